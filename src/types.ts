@@ -1,0 +1,111 @@
+import type { Readable } from 'node:stream';
+
+/** RFC 6154 special-use attributes mailferry maps between servers. */
+export type SpecialUse = '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | '\\Archive' | '\\All' | '\\Flagged';
+
+export interface FolderInfo {
+  /** Full name as the endpoint spells it (IMAP: decoded from modified UTF-7). */
+  name: string;
+  /** Hierarchy delimiter at the endpoint; '/' for file formats. */
+  delimiter: string;
+  specialUse?: SpecialUse;
+  subscribed?: boolean;
+  /** False for \Noselect containers that hold no messages. */
+  selectable?: boolean;
+}
+
+export interface MessageMeta {
+  /** Stable id at the source: POP3 UIDL, IMAP UID, mbox index, zip entry name. */
+  id: string;
+  /** Raw size in bytes as the endpoint reports it (RFC822.SIZE, LIST, entry size). */
+  size: number;
+  flags: string[];
+  /** IMAP INTERNALDATE or its equivalent; POP3 derives it from Received/Date. */
+  internalDate?: Date;
+  /** Message-ID without angle brackets; undefined when the message has none or it is not known yet. */
+  messageId?: string;
+  /** SHA-256 (hex) of the CRLF-normalised bytes, when the endpoint already knows it (archives). */
+  sha256?: string;
+}
+
+export interface FolderInventory {
+  folder: FolderInfo;
+  /** IMAP UIDVALIDITY as a decimal string (imapflow hands out BigInt). */
+  uidValidity?: string;
+  uidNext?: number;
+  highestModseq?: string;
+  messages: MessageMeta[];
+}
+
+export interface FolderStat {
+  folder: FolderInfo;
+  messages: number;
+  bytes: number;
+}
+
+export interface SourceCapabilities {
+  hasFolders: boolean;
+  keepsFlags: boolean;
+  keepsInternalDates: boolean;
+  /** Identity headers cost an extra round trip (POP3 TOP): fetch them only when the planner asks. */
+  lazyIdentity: boolean;
+  /** How many sessions may run at once against this endpoint. */
+  maxConnections: number;
+  /** Messages can be deleted after a verified copy (--delete-source). */
+  canDelete: boolean;
+}
+
+/** One session with a source. Sessions are cheap to replace: a retry opens a fresh one. */
+export interface Source {
+  readonly capabilities: SourceCapabilities;
+  listFolders(): Promise<FolderInfo[]>;
+  inventory(folder: FolderInfo): Promise<FolderInventory>;
+  /** Fill messageId (and internalDate where the source has none) from the headers. */
+  identify?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
+  /** Raw message bytes, exactly as stored. */
+  open(folder: FolderInfo, message: MessageMeta): Promise<Readable>;
+  /** Delete messages already copied and verified. POP3 commits on close. */
+  delete?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
+  stat?(): Promise<FolderStat[]>;
+  close(): Promise<void>;
+}
+
+export interface SinkCapabilities {
+  hasFolders: boolean;
+  keepsFlags: boolean;
+  keepsInternalDates: boolean;
+  maxConnections: number;
+  /** Can look for a message by Message-ID and size (reconciling in-flight appends). */
+  canSearch: boolean;
+}
+
+export interface AppendInput {
+  folder: string;
+  meta: MessageMeta;
+  flags: string[];
+  internalDate?: Date;
+  body: Readable;
+}
+
+export interface AppendResult {
+  /** Sink-side id (IMAP APPENDUID, zip entry name, mbox offset). */
+  id?: string;
+  /** SHA-256 (hex) of the CRLF-normalised bytes written, when the sink computed it. */
+  sha256?: string;
+  /** Flags the sink could not keep (e.g. keywords without PERMANENTFLAGS \*). */
+  droppedFlags?: string[];
+}
+
+export interface Sink {
+  readonly capabilities: SinkCapabilities;
+  listFolders(): Promise<FolderInfo[]>;
+  /** Create folders that are missing; keeps special-use where the sink supports CREATE-SPECIAL-USE. */
+  ensureFolder(folder: FolderInfo): Promise<void>;
+  inventory(folder: string): Promise<FolderInventory | undefined>;
+  /** Resolves only once the message is durable (APPEND OK, bytes fsynced). */
+  append(input: AppendInput): Promise<AppendResult>;
+  /** Change flags of an existing message, for incremental runs. */
+  setFlags?(folder: string, id: string, flags: string[]): Promise<void>;
+  /** Finish the sink's structure (zip central directory) and close. */
+  close(): Promise<void>;
+}
