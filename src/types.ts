@@ -35,6 +35,21 @@ export interface FolderInventory {
   uidNext?: number;
   highestModseq?: string;
   messages: MessageMeta[];
+  /** Entries the source refuses to hand out (e.g. zip entries escaping the root); reported, run exits 1. */
+  skipped?: Array<{ id: string; reason: string }>;
+}
+
+/** Cheap per-folder state (IMAP STATUS/SELECT) that lets a re-run skip unchanged folders. */
+export interface FolderStatus {
+  uidValidity?: string;
+  uidNext?: number;
+  highestModseq?: string;
+  messages: number;
+}
+
+export interface InventoryOptions {
+  /** Only messages with UID >= this (IMAP incremental runs). */
+  sinceUid?: number;
 }
 
 export interface FolderStat {
@@ -59,7 +74,8 @@ export interface SourceCapabilities {
 export interface Source {
   readonly capabilities: SourceCapabilities;
   listFolders(): Promise<FolderInfo[]>;
-  inventory(folder: FolderInfo): Promise<FolderInventory>;
+  inventory(folder: FolderInfo, options?: InventoryOptions): Promise<FolderInventory>;
+  folderStatus?(folder: FolderInfo): Promise<FolderStatus>;
   /** Fill messageId (and internalDate where the source has none) from the headers. */
   identify?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
   /** Raw message bytes, exactly as stored. */
@@ -96,12 +112,19 @@ export interface AppendResult {
   droppedFlags?: string[];
 }
 
+/**
+ * One sink session. append() may be called concurrently by several workers: a sink that
+ * must write in order (files) serialises internally. File sinks may group fsyncs, but each
+ * append() resolves only once its own bytes are durable.
+ */
 export interface Sink {
   readonly capabilities: SinkCapabilities;
   listFolders(): Promise<FolderInfo[]>;
   /** Create folders that are missing; keeps special-use where the sink supports CREATE-SPECIAL-USE. */
   ensureFolder(folder: FolderInfo): Promise<void>;
-  inventory(folder: string): Promise<FolderInventory | undefined>;
+  /** undefined when the folder does not exist at the sink yet. */
+  inventory(folder: string, options?: InventoryOptions): Promise<FolderInventory | undefined>;
+  folderStatus?(folder: string): Promise<FolderStatus | undefined>;
   /** Resolves only once the message is durable (APPEND OK, bytes fsynced). */
   append(input: AppendInput): Promise<AppendResult>;
   /** Change flags of an existing message, for incremental runs. */

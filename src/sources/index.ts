@@ -1,14 +1,10 @@
 import type { SourceFactory } from '../context.js';
 import type { Endpoint } from '../endpoint.js';
-import { openImapSource } from './imap.js';
-import { openMboxSource } from './mbox.js';
-import { openPop3Source } from './pop3.js';
-import { openZipSource } from './zip.js';
 
-/** The registry: one factory per endpoint kind, nothing else. */
-export const sources: Record<Endpoint['kind'], SourceFactory> = {
-  pop3: openPop3Source,
-  imap: openImapSource,
-  mbox: openMboxSource,
-  zip: openZipSource,
+/** The registry: one factory per endpoint kind, loaded on first use so start-up stays quick. */
+export const sources: Record<Endpoint['kind'], () => Promise<SourceFactory>> = {
+  pop3: async () => (await import('./pop3.js')).openPop3Source,
+  imap: async () => (await import('./imap.js')).openImapSource,
+  mbox: async () => (await import('./mbox.js')).openMboxSource,
+  zip: async () => (await import('./zip.js')).openZipSource,
 };

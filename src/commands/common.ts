@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import type { TransferOptions } from '../config.js';
+import type { EndpointContext } from '../context.js';
+import { type CredentialOptions, SecretRegistry, type Side, resolveAuth } from '../credentials.js';
+import { type Endpoint, describeEndpoint, isServer, parseEndpoint } from '../endpoint.js';
+import { UsageError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
+import type { TlsSettings } from '../net.js';
+import type { ProgressMode } from '../run/progress.js';
+import { sinks } from '../sinks/index.js';
+import { sources } from '../sources/index.js';
+import type { Sink, Source } from '../types.js';
+
+export interface SideCredentials {
+  passwordFile?: string;
+  oauth2Command?: string;
+}
+
+/** How to reach servers: one set for both sides, credentials per side. */
+export interface ConnectSettings {
+  caFile?: string[];
+  insecure?: boolean;
+  allowPlaintext?: boolean;
+  timeoutMs?: number;
+  sourceCredentials?: SideCredentials;
+  sinkCredentials?: SideCredentials;
+  env?: NodeJS.ProcessEnv;
+  prompt?: CredentialOptions['prompt'];
+  log?: Logger;
+  secrets?: SecretRegistry;
+}
+
+export interface RunSettings extends ConnectSettings {
+  progress?: ProgressMode;
+  signal?: AbortSignal;
+}
+
+export type TransferRequest = Partial<TransferOptions> & RunSettings;
+
+export interface OpenedSide {
+  endpoint: Endpoint;
+  name: string;
+  ctx: EndpointContext;
+}
+
+function readCaFiles(files: string[] | undefined): string[] | undefined {
+  if (!files?.length) return undefined;
+  return files.map((f) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --ca-file ${f}: ${(err as NodeJS.ErrnoException).code}`, {
+        hint: 'give the path of a PEM file',
+      });
+    }
+  });
+}
+
+/** Parses an endpoint and builds the context its adapter opens sessions with. */
+export function prepareSide(side: Side, text: string, s: ConnectSettings, largeMessageBytes: number): OpenedSide {
+  const endpoint = parseEndpoint(text);
+  const log = s.log ?? silentLogger;
+  const ctx: EndpointContext = { endpoint, log, largeMessageBytes };
+  if (isServer(endpoint)) {
+    const creds = (side === 'source' ? s.sourceCredentials : s.sinkCredentials) ?? {};
+    const tls: TlsSettings = { insecure: !!s.insecure };
+    const ca = readCaFiles(s.caFile);
+    if (ca) tls.ca = ca;
+    const credOpts: CredentialOptions = { ...creds, env: s.env ?? process.env, warn: (l) => log.warn(l) };
+    if (s.prompt) credOpts.prompt = s.prompt;
+    ctx.server = {
+      endpoint,
+      auth: resolveAuth(side, endpoint, credOpts, s.secrets ?? new SecretRegistry()),
+      tls,
+      allowPlaintext: !!s.allowPlaintext,
+      timeoutMs: s.timeoutMs ?? 60_000,
+    };
+  }
+  return { endpoint, name: describeEndpoint(endpoint), ctx };
+}
+
+export async function openSource(side: OpenedSide): Promise<Source> {
+  const factory = await sources[side.endpoint.kind]();
+  return factory(side.ctx);
+}
+
+export async function openSink(side: OpenedSide): Promise<Sink> {
+  const load = sinks[side.endpoint.kind];
+  if (!load) {
+    throw new UsageError(`${side.endpoint.kind} cannot be a sink`, { hint: 'copy into imaps://, imap://, mbox: or zip:' });
+  }
+  return (await load())(side.ctx);
+}

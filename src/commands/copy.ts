@@ -1,0 +1,112 @@
+import type { MailferryError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import type { Plan } from '../plan/diff.js';
+import { deleteCopied } from '../run/delete.js';
+import { Executor, type MessageFailure } from '../run/executor.js';
+import { Counters, startProgress } from '../run/progress.js';
+import { TokenBucket } from '../run/throttle.js';
+import { type TransferRequest, openSink, openSource } from './common.js';
+import { prepareTransfer } from './transfer.js';
+
+export interface CopyReport {
+  source: string;
+  sink: string;
+  dryRun: boolean;
+  planned: number;
+  copied: number;
+  alreadyPresent: number;
+  flagsUpdated: number;
+  failed: MessageFailure[];
+  deleted: number;
+  bytes: number;
+  seconds: number;
+  messagesPerSecond: number;
+  /** 0 done, 1 some failed, 3 connection, 4 limit, 130 interrupted. */
+  exitCode: number;
+  stoppedBy?: { code: string; message: string; hint?: string };
+  stateDir?: string;
+  plan?: Plan;
+}
+
+/** `mailferry copy`: plan, then execute; a re-run resumes and copies only what is new. */
+export async function copy(sourceText: string, sinkText: string, req: TransferRequest = {}): Promise<CopyReport> {
+  const log = req.log ?? silentLogger;
+  const counters = new Counters();
+  const p = await prepareTransfer(sourceText, sinkText, req);
+  const { plan, options, checkpoint } = p;
+  const report: CopyReport = {
+    source: p.src.name,
+    sink: p.dst.name,
+    dryRun: options.dryRun,
+    planned: plan.totals.copy,
+    copied: 0,
+    alreadyPresent: plan.totals.present,
+    flagsUpdated: 0,
+    failed: [],
+    deleted: 0,
+    bytes: 0,
+    seconds: 0,
+    messagesPerSecond: 0,
+    exitCode: 0,
+    stateDir: checkpoint.dir,
+  };
+  if (options.dryRun) {
+    await Promise.allSettled([p.source.close(), p.sink.close()]);
+    return { ...report, plan };
+  }
+  checkpoint.open(p.src.name, p.dst.name);
+  counters.planned = plan.totals.copy;
+  counters.plannedBytes = plan.totals.copyBytes;
+  const progress = startProgress(req.progress ?? 'none', counters, (l) => log.info(l));
+  const signal = req.signal ?? new AbortController().signal;
+  const executor = new Executor({
+    plan,
+    openSource: () => openSource(p.src),
+    openSink: () => openSink(p.dst),
+    initial: { source: p.source, sink: p.sink },
+    sourceCaps: p.source.capabilities,
+    sinkCaps: p.sink.capabilities,
+    checkpoint,
+    options,
+    log,
+    counters,
+    bucket: options.maxBytesPerSecond ? new TokenBucket(options.maxBytesPerSecond) : undefined,
+    signal,
+  });
+  let stopped: MailferryError | undefined;
+  try {
+    const result = await executor.run();
+    progress.stop();
+    Object.assign(report, { copied: result.copied, bytes: result.bytes, flagsUpdated: result.flagsUpdated, failed: result.failed });
+    stopped = result.stopped;
+    report.exitCode = result.interrupted ? 130 : (stopped?.exitCode ?? (result.failed.length ? 1 : 0));
+    if (options.deleteSource && report.exitCode === 0) {
+      const del = await deleteCopied(plan, () => openSource(p.src), () => openSink(p.dst), checkpoint, log);
+      report.deleted = del.deleted;
+    }
+  } finally {
+    progress.stop();
+    report.seconds = (Date.now() - counters.startedAt) / 1000;
+    report.messagesPerSecond = report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
+    checkpoint.append({ t: 'end', at: new Date().toISOString(), copied: report.copied, failed: report.failed.length, exit: report.exitCode }, true);
+    checkpoint.close();
+  }
+  if (stopped) report.stoppedBy = { code: stopped.code, message: stopped.message, ...(stopped.hint ? { hint: stopped.hint } : {}) };
+  return report;
+}
+
+const MB = 1024 * 1024;
+
+export function formatReport(r: CopyReport): string {
+  const lines = [
+    `${r.dryRun ? 'Dry run: would copy' : 'Copied'} ${r.dryRun ? r.planned : r.copied} message(s), ${(r.bytes / MB).toFixed(1)} MB in ${r.seconds.toFixed(1)} s (${r.messagesPerSecond} msg/s); already present: ${r.alreadyPresent}`,
+  ];
+  if (r.flagsUpdated) lines.push(`Flags updated: ${r.flagsUpdated}`);
+  if (r.deleted) lines.push(`Deleted at the source after confirming the copies: ${r.deleted}`);
+  if (r.failed.length) {
+    lines.push(`Failed: ${r.failed.length} (a re-run retries them)`);
+    for (const f of r.failed.slice(0, 50)) lines.push(`  ${f.folder} ${f.id}: ${f.code} ${f.reason}`);
+    if (r.failed.length > 50) lines.push(`  ... and ${r.failed.length - 50} more (see --json)`);
+  }
+  return lines.join('\n');
+}

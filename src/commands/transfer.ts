@@ -1,0 +1,64 @@
+import { type TransferOptions, defaultTransferOptions } from '../config.js';
+import { silentLogger } from '../log.js';
+import type { Plan } from '../plan/diff.js';
+import { buildPlan } from '../plan/gather.js';
+import { Checkpoint } from '../run/checkpoint.js';
+import type { Sink, Source } from '../types.js';
+import { type OpenedSide, type TransferRequest, openSink, openSource, prepareSide } from './common.js';
+
+export interface Prepared {
+  options: TransferOptions;
+  src: OpenedSide;
+  dst: OpenedSide;
+  checkpoint: Checkpoint;
+  source: Source;
+  sink: Sink;
+  plan: Plan;
+}
+
+/** Opens one session per side, loads the checkpoint and builds the plan; shared by plan, copy and verify. */
+export async function prepareTransfer(sourceText: string, sinkText: string, req: TransferRequest): Promise<Prepared> {
+  const options = defaultTransferOptions(stripUndefined(req));
+  const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
+  const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
+  const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
+  const source = await openSource(src);
+  let sink: Sink | undefined;
+  try {
+    sink = await openSink(dst);
+    const plan = await buildPlan({
+      source,
+      sink,
+      state: checkpoint.state,
+      options,
+      sourceName: src.name,
+      sinkName: dst.name,
+      log: req.log ?? silentLogger,
+    });
+    return { options, src, dst, checkpoint, source, sink, plan };
+  } catch (err) {
+    await Promise.allSettled([source.close(), sink?.close()]);
+    throw err;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
+  const keys: Array<keyof TransferOptions> = [
+    'stateDir', 'include', 'exclude', 'map', 'folder', 'since', 'before', 'connections',
+    'maxMessagesPerSecond', 'maxBytesPerSecond', 'deleteSource', 'unread', 'dryRun',
+    'includeAllMail', 'retries', 'maxThrottleMs', 'largeMessageBytes',
+  ];
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const v = (o as Record<string, unknown>)[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as Partial<TransferOptions>;
+}
+
+/** `mailferry plan`: what copy would do; writes nothing. */
+export async function plan(sourceText: string, sinkText: string, req: TransferRequest = {}): Promise<Plan> {
+  const p = await prepareTransfer(sourceText, sinkText, req);
+  await Promise.allSettled([p.source.close(), p.sink.close()]);
+  return p.plan;
+}

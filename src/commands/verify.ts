@@ -1,0 +1,97 @@
+import { defaultTransferOptions } from '../config.js';
+import { crlfSha256Stream } from '../hash.js';
+import { identityKey } from '../plan/identity.js';
+import { mapFolders } from '../plan/folders.js';
+import type { FolderInfo, MessageMeta, Source } from '../types.js';
+import { type TransferRequest, openSource, prepareSide } from './common.js';
+
+export interface FolderVerdict {
+  source: string;
+  target: string;
+  sourceCount: number;
+  sinkCount: number;
+  missing: string[];
+  extra: string[];
+  different: string[];
+}
+
+export interface VerifyReport {
+  source: string;
+  sink: string;
+  folders: FolderVerdict[];
+  ok: boolean;
+  exitCode: number;
+}
+
+/**
+ * `mailferry verify`: every source message must be in the sink, matched by identity,
+ * with an identical CRLF-normalised SHA-256. Reads the sink as a source (IMAP, mbox, zip).
+ */
+export async function verify(sourceText: string, sinkText: string, req: TransferRequest = {}): Promise<VerifyReport> {
+  const options = defaultTransferOptions(Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)));
+  const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
+  const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
+  const a = await openSource(src);
+  let b: Source | undefined;
+  try {
+    b = await openSource(dst);
+    const sinkFolders = await b.listFolders();
+    const delim = sinkFolders[0]?.delimiter ?? '/';
+    const mappings = mapFolders(await a.listFolders(), sinkFolders, delim, a.capabilities.hasFolders, options);
+    const folders: FolderVerdict[] = [];
+    for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create));
+    const ok = folders.every((f) => !f.missing.length && !f.different.length);
+    return { source: src.name, sink: dst.name, folders, ok, exitCode: ok ? 0 : 1 };
+  } finally {
+    await Promise.allSettled([a.close(), b?.close()]);
+  }
+}
+
+async function verifyFolder(a: Source, b: Source, sf: FolderInfo, tf: FolderInfo, missingAtSink: boolean): Promise<FolderVerdict> {
+  const inv = await a.inventory(sf);
+  if (a.capabilities.lazyIdentity && a.identify) await a.identify(sf, inv.messages);
+  const sinkMsgs = missingAtSink ? [] : (await b.inventory(tf)).messages;
+  const verdict: FolderVerdict = {
+    source: sf.name,
+    target: tf.name,
+    sourceCount: inv.messages.length,
+    sinkCount: sinkMsgs.length,
+    missing: [],
+    extra: [],
+    different: [],
+  };
+  const byKey = new Map<string, MessageMeta[]>();
+  for (const m of sinkMsgs) {
+    const k = identityKey(m);
+    byKey.set(k, [...(byKey.get(k) ?? []), m]);
+  }
+  for (const m of inv.messages) {
+    const hit = byKey.get(identityKey(m))?.shift();
+    if (!hit) {
+      verdict.missing.push(m.id);
+      continue;
+    }
+    const [x, y] = await Promise.all([hashOf(a, sf, m), hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit)]);
+    if (x !== y) verdict.different.push(m.id);
+  }
+  for (const rest of byKey.values()) for (const m of rest) verdict.extra.push(m.id);
+  return verdict;
+}
+
+async function hashOf(s: Source, folder: FolderInfo, m: MessageMeta): Promise<string> {
+  return (await crlfSha256Stream(await s.open(folder, m))).sha256;
+}
+
+export function formatVerify(r: VerifyReport): string {
+  const lines = [`Verify: ${r.source} -> ${r.sink}`];
+  for (const f of r.folders) {
+    const bad = f.missing.length + f.different.length;
+    lines.push(
+      `  ${bad ? 'DIFF' : 'ok  '} ${f.source} -> ${f.target}: ${f.sourceCount} at source, ${f.sinkCount} at sink, ${f.missing.length} missing, ${f.different.length} different, ${f.extra.length} extra`,
+    );
+    for (const id of f.missing.slice(0, 20)) lines.push(`       missing ${id}`);
+    for (const id of f.different.slice(0, 20)) lines.push(`       different ${id}`);
+  }
+  lines.push(r.ok ? 'Every source message is in the sink with identical bytes.' : 'The sink is not complete and identical.');
+  return lines.join('\n');
+}

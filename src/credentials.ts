@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { ServerEndpoint } from './endpoint.js';
+import { ConnectionError, UsageError } from './errors.js';
+import type { AuthProvider } from './net.js';
+
+const run = promisify(execFile);
+
+export type Side = 'source' | 'sink';
+
+export interface CredentialOptions {
+  passwordFile?: string;
+  /** Shell command printing a fresh OAuth2 access token; run at every new connection. */
+  oauth2Command?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Asks on the terminal without echo; undefined when stdin is not a terminal. */
+  prompt?: (question: string) => Promise<string>;
+  warn?: (line: string) => void;
+}
+
+/**
+ * Every secret handed out is remembered here so the logger can scrub it from any line,
+ * even one built from a server's reply.
+ */
+export class SecretRegistry {
+  private readonly values = new Set<string>();
+  add(secret: string): string {
+    if (secret.length >= 3) this.values.add(secret);
+    return secret;
+  }
+  list(): string[] {
+    return [...this.values];
+  }
+}
+
+export function envName(side: Side): string {
+  return side === 'source' ? 'MAILFERRY_SOURCE_PASSWORD' : 'MAILFERRY_SINK_PASSWORD';
+}
+
+/** Picks the credential source in a fixed order: OAuth2 command, password file, environment, URL, prompt. */
+export function resolveAuth(
+  side: Side,
+  endpoint: ServerEndpoint,
+  opts: CredentialOptions,
+  secrets: SecretRegistry,
+): AuthProvider {
+  const user = endpoint.user;
+  if (opts.oauth2Command) {
+    const cmd = opts.oauth2Command;
+    return async () => ({ method: 'xoauth2', user, secret: secrets.add(await runTokenCommand(side, cmd)) });
+  }
+  let password: string | undefined;
+  if (opts.passwordFile) {
+    password = readPasswordFile(side, opts.passwordFile);
+  } else if (opts.env?.[envName(side)]) {
+    password = opts.env[envName(side)];
+  } else if (endpoint.urlPassword !== undefined) {
+    opts.warn?.(
+      `the ${side} password is inside the URL, where other users can see it in the process list (use ${envName(side)} or --${side}-password-file)`,
+    );
+    password = endpoint.urlPassword;
+  }
+  if (password !== undefined) {
+    const fixed = secrets.add(password);
+    return async () => ({ method: 'password', user, secret: fixed });
+  }
+  const prompt = opts.prompt;
+  if (!prompt) {
+    throw new UsageError(`no password for the ${side} ${user}@${endpoint.host}`, {
+      hint: `set ${envName(side)}, or pass --${side}-password-file FILE or --${side}-oauth2-command CMD`,
+    });
+  }
+  let asked: Promise<string> | undefined;
+  return async () => {
+    asked ??= prompt(`Password for ${user}@${endpoint.host} (${side}): `).then((p) => secrets.add(p));
+    return { method: 'password', user, secret: await asked };
+  };
+}
+
+function readPasswordFile(side: Side, file: string): string {
+  try {
+    // Only the first line: editors add a trailing newline.
+    return readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new UsageError(`cannot read the ${side} password file ${file}: ${code}`, {
+      hint: 'check the path and its permissions',
+    });
+  }
+}
+
+async function runTokenCommand(side: Side, cmd: string): Promise<string> {
+  try {
+    // The token travels on stdout only; nothing secret goes into the arguments we spawn.
+    const { stdout } = await run('/bin/sh', ['-c', cmd], { timeout: 60_000, maxBuffer: 1 << 20 });
+    const token = stdout.trim();
+    if (!token) throw new Error('it printed nothing');
+    return token;
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConnectionError('EAUTH', `the ${side} OAuth2 command failed: ${why}`, {
+      hint: `check --${side}-oauth2-command; it must print a fresh access token`,
+      retryable: false,
+    });
+  }
+}
+
+/** Reads a line from the terminal without echoing it. */
+export function terminalPrompt(): ((question: string) => Promise<string>) | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  return (question) =>
+    new Promise((resolve, reject) => {
+      const stdin = process.stdin;
+      process.stderr.write(question);
+      stdin.setRawMode(true);
+      stdin.resume();
+      let value = '';
+      const onData = (buf: Buffer) => {
+        for (const ch of buf.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return finish();
+          if (ch === '\u0003') {
+            cleanup();
+            return reject(new UsageError('password prompt cancelled'));
+          }
+          if (ch === '\u007f') value = value.slice(0, -1);
+          else value += ch;
+        }
+      };
+      const cleanup = () => {
+        stdin.off('data', onData);
+        stdin.setRawMode(false);
+        stdin.pause();
+        process.stderr.write('\n');
+      };
+      const finish = () => {
+        cleanup();
+        resolve(value);
+      };
+      stdin.on('data', onData);
+    });
+}

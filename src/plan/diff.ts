@@ -1,0 +1,142 @@
+import type { FolderInfo, FolderInventory, FolderStatus, MessageMeta } from '../types.js';
+import { identityKey } from './identity.js';
+
+/** One message the plan will copy; plain data so `plan --json` prints exactly what `copy` runs. */
+export interface PlanItem {
+  id: string;
+  size: number;
+  flags: string[];
+  internalDate?: string;
+  messageId?: string;
+  /** Identity key when known at planning time (lazy sources learn it while copying). */
+  key?: string;
+}
+
+export interface Matched {
+  id: string;
+  sinkId: string;
+  key: string;
+}
+
+export interface FlagUpdate {
+  id: string;
+  sinkId: string;
+  flags: string[];
+}
+
+export interface FolderPlan {
+  source: FolderInfo;
+  target: FolderInfo;
+  create: boolean;
+  copy: PlanItem[];
+  present: Matched[];
+  flagUpdates: FlagUpdate[];
+  skipped: Array<{ id: string; reason: string }>;
+  /** Source state when inventoried; recorded once the folder completes, for the next incremental run. */
+  sourceStatus?: FolderStatus;
+  /** Nothing changed since the last complete run: no inventory was fetched. */
+  unchanged?: boolean;
+}
+
+export interface Plan {
+  version: 1;
+  source: string;
+  sink: string;
+  createdAt: string;
+  folders: FolderPlan[];
+  totals: { folders: number; copy: number; copyBytes: number; present: number; flagUpdates: number; skipped: number };
+}
+
+/** What an earlier run recorded for a source message: the key it copied under. */
+export interface KnownCopy {
+  key: string;
+  sinkId?: string;
+}
+
+/** Flags compared as sets; \Recent is session state, never copied. */
+export function normalizeFlags(flags: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const f of flags) if (f.toLowerCase() !== '\\recent') out.add(f);
+  return [...out].sort();
+}
+
+function sameFlags(a: readonly string[], b: readonly string[]): boolean {
+  const x = normalizeFlags(a);
+  const y = normalizeFlags(b);
+  return x.length === y.length && x.every((f, i) => f.toLowerCase() === y[i]!.toLowerCase());
+}
+
+export function sourceKey(m: MessageMeta, known?: KnownCopy): string | undefined {
+  if (m.messageId || m.internalDate || m.sha256) return identityKey(m);
+  return known?.key;
+}
+
+/**
+ * The pure diff of one folder: a multiset match of source against sink by identity.
+ * Messages the sink holds are present (the sink is the truth; the checkpoint only lends
+ * keys for sources that learn identity lazily); the rest are copied.
+ */
+export function diffFolder(
+  src: FolderInventory,
+  sink: FolderInventory | undefined,
+  known: ReadonlyMap<string, KnownCopy>,
+  opts: { compareFlags: boolean },
+): Pick<FolderPlan, 'copy' | 'present' | 'flagUpdates'> {
+  const bySinkKey = new Map<string, MessageMeta[]>();
+  for (const m of sink?.messages ?? []) {
+    const k = identityKey(m);
+    const list = bySinkKey.get(k);
+    if (list) list.push(m);
+    else bySinkKey.set(k, [m]);
+  }
+  const copy: PlanItem[] = [];
+  const present: Matched[] = [];
+  const flagUpdates: FlagUpdate[] = [];
+  for (const m of src.messages) {
+    const k = sourceKey(m, known.get(m.id));
+    const candidates = k ? bySinkKey.get(k) : undefined;
+    const hit = candidates?.length ? takePreferred(candidates, known.get(m.id)?.sinkId) : undefined;
+    if (!hit) {
+      copy.push(toItem(m, k));
+      continue;
+    }
+    present.push({ id: m.id, sinkId: hit.id, key: k! });
+    if (opts.compareFlags && !sameFlags(m.flags, hit.flags)) {
+      flagUpdates.push({ id: m.id, sinkId: hit.id, flags: normalizeFlags(m.flags) });
+    }
+  }
+  return { copy, present, flagUpdates };
+}
+
+function takePreferred(list: MessageMeta[], sinkId: string | undefined): MessageMeta {
+  const i = sinkId ? list.findIndex((m) => m.id === sinkId) : -1;
+  return list.splice(i >= 0 ? i : 0, 1)[0]!;
+}
+
+function toItem(m: MessageMeta, key: string | undefined): PlanItem {
+  const item: PlanItem = { id: m.id, size: m.size, flags: normalizeFlags(m.flags) };
+  if (m.internalDate) item.internalDate = m.internalDate.toISOString();
+  if (m.messageId) item.messageId = m.messageId;
+  if (key) item.key = key;
+  return item;
+}
+
+export function planTotals(folders: FolderPlan[]): Plan['totals'] {
+  const t = { folders: folders.length, copy: 0, copyBytes: 0, present: 0, flagUpdates: 0, skipped: 0 };
+  for (const f of folders) {
+    t.copy += f.copy.length;
+    t.copyBytes += f.copy.reduce((s, m) => s + m.size, 0);
+    t.present += f.unchanged ? (f.sourceStatus?.messages ?? 0) : f.present.length;
+    t.flagUpdates += f.flagUpdates.length;
+    t.skipped += f.skipped.length;
+  }
+  return t;
+}
+
+/** --since / --before on the internal date; messages without a date are kept. */
+export function inDateRange(m: MessageMeta, since?: Date, before?: Date): boolean {
+  if (!m.internalDate) return true;
+  if (since && m.internalDate < since) return false;
+  if (before && m.internalDate >= before) return false;
+  return true;
+}

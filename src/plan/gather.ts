@@ -1,0 +1,79 @@
+import type { TransferOptions } from '../config.js';
+import type { Logger } from '../log.js';
+import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
+import type { FolderInventory, FolderStatus, Sink, Source } from '../types.js';
+import { type FolderPlan, type Plan, diffFolder, inDateRange, planTotals, sourceKey } from './diff.js';
+import { type FolderMapping, mapFolders } from './folders.js';
+
+export interface GatherInput {
+  source: Source;
+  sink: Sink;
+  state: CheckpointState;
+  options: TransferOptions;
+  sourceName: string;
+  sinkName: string;
+  log: Logger;
+}
+
+/** Reads both sides and the checkpoint, then hands plain data to the pure diff. */
+export async function buildPlan(input: GatherInput): Promise<Plan> {
+  const { source, sink, options } = input;
+  const [srcFolders, sinkFolders] = await Promise.all([source.listFolders(), sink.listFolders()]);
+  const sinkDelimiter = sinkFolders.find((f) => f.name.toUpperCase() === 'INBOX')?.delimiter ?? sinkFolders[0]?.delimiter ?? '/';
+  const mappings = mapFolders(srcFolders, sinkFolders, sinkDelimiter, source.capabilities.hasFolders, options);
+  const folders: FolderPlan[] = [];
+  for (const m of mappings) folders.push(await planFolder(input, m));
+  return {
+    version: 1,
+    source: input.sourceName,
+    sink: input.sinkName,
+    createdAt: new Date().toISOString(),
+    folders,
+    totals: planTotals(folders),
+  };
+}
+
+/** Same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as when the folder last completed: nothing to fetch. */
+function unchangedSince(rec: FolderRecord | undefined, now: FolderStatus | undefined): boolean {
+  if (!rec || !now || now.uidValidity === undefined || now.uidNext === undefined) return false;
+  const was = rec.status;
+  return (
+    was.uidValidity === now.uidValidity &&
+    was.uidNext === now.uidNext &&
+    was.messages === now.messages &&
+    (was.highestModseq ?? '') === (now.highestModseq ?? '')
+  );
+}
+
+async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderPlan> {
+  const { source, sink, state, options } = input;
+  const rec = state.folders.get(m.source.name);
+  const status = await source.folderStatus?.(m.source);
+  const base: FolderPlan = { source: m.source, target: m.target, create: m.create, copy: [], present: [], flagUpdates: [], skipped: [] };
+  if (status) base.sourceStatus = status;
+  if (!m.create && unchangedSince(rec, status)) {
+    input.log.debug(`${m.source.name}: unchanged since the last run`);
+    return { ...base, unchanged: true };
+  }
+  const inv = await source.inventory(m.source);
+  if (!base.sourceStatus) base.sourceStatus = statusOf(inv);
+  inv.messages = inv.messages.filter((x) => inDateRange(x, options.since, options.before));
+  const sinkInv = m.create ? undefined : await sink.inventory(m.target.name);
+  const known = state.knownIn(m.source.name);
+  if (source.capabilities.lazyIdentity && sinkInv?.messages.length && source.identify) {
+    const unknown = inv.messages.filter((x) => !sourceKey(x, known.get(x.id)));
+    if (unknown.length) await source.identify(m.source, unknown);
+  }
+  const diff = diffFolder(inv, sinkInv, known, {
+    compareFlags: source.capabilities.keepsFlags && sink.capabilities.keepsFlags && !!sinkInv,
+  });
+  return { ...base, ...diff, skipped: inv.skipped ?? [] };
+}
+
+function statusOf(inv: FolderInventory): FolderStatus {
+  const s: FolderStatus = { messages: inv.messages.length };
+  if (inv.uidValidity !== undefined) s.uidValidity = inv.uidValidity;
+  if (inv.uidNext !== undefined) s.uidNext = inv.uidNext;
+  if (inv.highestModseq !== undefined) s.highestModseq = inv.highestModseq;
+  return s;
+}

@@ -1,0 +1,287 @@
+import { PassThrough, type Readable } from 'node:stream';
+import PQueue from 'p-queue';
+import type { TransferOptions } from '../config.js';
+import { ConnectionError, LimitError, MailferryError, MessageError, isRetryable } from '../errors.js';
+import { CrlfHasher } from '../hash.js';
+import type { Logger } from '../log.js';
+import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
+import { identityKey } from '../plan/identity.js';
+import type { MessageMeta, Sink, SinkCapabilities, Source, SourceCapabilities } from '../types.js';
+import type { Checkpoint } from './checkpoint.js';
+import { SessionPool } from './pool.js';
+import type { Counters } from './progress.js';
+import { backoffDelay, waitFor } from './retry.js';
+import { MeteredStream, type TokenBucket } from './throttle.js';
+
+export interface MessageFailure {
+  folder: string;
+  id: string;
+  code: string;
+  reason: string;
+}
+
+export interface ExecuteResult {
+  copied: number;
+  bytes: number;
+  flagsUpdated: number;
+  droppedFlags: number;
+  failed: MessageFailure[];
+  /** The error that stopped the run early (limit, login, trust), if any. */
+  stopped?: MailferryError;
+  interrupted: boolean;
+}
+
+export interface ExecuteDeps {
+  plan: Plan;
+  openSource: () => Promise<Source>;
+  openSink: () => Promise<Sink>;
+  /** Sessions the planner already opened. */
+  initial?: { source: Source; sink: Sink };
+  sourceCaps: SourceCapabilities;
+  sinkCaps: SinkCapabilities;
+  checkpoint: Checkpoint;
+  options: TransferOptions;
+  log: Logger;
+  counters: Counters;
+  bucket?: TokenBucket;
+  signal: AbortSignal;
+}
+
+/** Runs a plan on a rate-limited queue, one journal line per message the sink made durable. */
+export class Executor {
+  private readonly sources: SessionPool<Source>;
+  private readonly sinks: SessionPool<Sink>;
+  private readonly queue: PQueue;
+  private readonly result: ExecuteResult = {
+    copied: 0,
+    bytes: 0,
+    flagsUpdated: 0,
+    droppedFlags: 0,
+    failed: [],
+    interrupted: false,
+  };
+  private throttledMs = 0;
+  private readonly stop = new AbortController();
+
+  constructor(private readonly d: ExecuteDeps) {
+    const n = Math.max(1, d.options.connections);
+    this.sources = new SessionPool(d.openSource, Math.min(n, d.sourceCaps.maxConnections));
+    const sinkMax = Math.min(n, d.sinkCaps.maxConnections);
+    this.sinks = new SessionPool(d.openSink, sinkMax, sinkMax === 1);
+    if (d.initial) {
+      this.sources.adopt(d.initial.source);
+      this.sinks.adopt(d.initial.sink);
+    }
+    const concurrency = Math.min(n, Math.max(d.sourceCaps.maxConnections, 1) * 2, 16);
+    const rate = d.options.maxMessagesPerSecond;
+    this.queue = new PQueue(rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency });
+    d.signal.addEventListener('abort', () => this.halt(), { once: true });
+  }
+
+  async run(): Promise<ExecuteResult> {
+    try {
+      for (const folder of this.d.plan.folders) {
+        if (this.stop.signal.aborted) break;
+        await this.runFolder(folder);
+      }
+      await this.queue.onIdle();
+    } finally {
+      this.d.checkpoint.sync();
+      await this.sources.closeAll();
+      await this.sinks.closeAll();
+    }
+    this.result.interrupted = this.d.signal.aborted;
+    return this.result;
+  }
+
+  private halt(err?: MailferryError): void {
+    if (err && !this.result.stopped) this.result.stopped = err;
+    this.stop.abort();
+    this.queue.clear();
+  }
+
+  private async runFolder(fp: FolderPlan): Promise<void> {
+    const name = fp.source.name;
+    for (const s of fp.skipped) this.fail(name, s.id, new MessageError('EUNSAFE', s.reason));
+    if (fp.unchanged) return;
+    try {
+      if (fp.create || fp.copy.length) await this.withSink((sink) => sink.ensureFolder(fp.target));
+      if (this.d.sourceCaps.lazyIdentity) await this.identify(fp);
+    } catch (err) {
+      if (this.fatal(err)) return;
+      for (const m of fp.copy) this.fail(name, m.id, err);
+      return;
+    }
+    const before = this.result.failed.length;
+    const tasks = fp.copy.map((item) => this.queue.add(() => this.copyWithRetry(fp, item)));
+    tasks.push(...fp.flagUpdates.map((u) => this.queue.add(() => this.updateFlags(fp, u.sinkId, u.flags))));
+    await Promise.allSettled(tasks);
+    if (!this.stop.signal.aborted && this.result.failed.length === before && fp.sourceStatus) {
+      this.d.checkpoint.append({ t: 'folder', f: name, status: fp.sourceStatus }, true);
+    }
+  }
+
+  /** Lazy sources (POP3) learn Message-ID and a date from the headers just before copying. */
+  private async identify(fp: FolderPlan): Promise<void> {
+    const todo = fp.copy.filter((m) => !m.internalDate);
+    if (!todo.length) return;
+    const metas = todo.map(toMeta);
+    const source = await this.sources.acquire();
+    try {
+      await source.identify?.(fp.source, metas);
+      this.sources.release(source);
+    } catch (err) {
+      this.sources.release(source, true);
+      throw err;
+    }
+    metas.forEach((m, i) => {
+      const item = todo[i]!;
+      if (m.messageId) item.messageId = m.messageId;
+      // No Received or Date header: the copy is dated now, and the key records that date.
+      item.internalDate = (m.internalDate ?? new Date()).toISOString();
+      item.key = identityKey({ ...m, internalDate: new Date(item.internalDate) });
+    });
+  }
+
+  private async copyWithRetry(fp: FolderPlan, item: PlanItem): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stop.signal.aborted) return;
+      try {
+        await this.copyOne(fp, item);
+        return;
+      } catch (err) {
+        if (this.fatal(err)) return;
+        if (!isRetryable(err) || attempt >= this.d.options.retries) {
+          this.fail(fp.source.name, item.id, err);
+          return;
+        }
+        await this.backOff(attempt, err);
+      }
+    }
+  }
+
+  private async copyOne(fp: FolderPlan, item: PlanItem): Promise<void> {
+    const meta = toMeta(item);
+    const name = fp.source.name;
+    this.d.checkpoint.append({ t: 'intent', f: name, id: item.id });
+    const source = await this.sources.acquire();
+    let body: Readable;
+    try {
+      body = await source.open(fp.source, meta);
+    } catch (err) {
+      this.sources.release(source, isRetryable(err));
+      throw err;
+    }
+    let sourceBroken = false;
+    body.once('error', () => {
+      sourceBroken = true;
+    });
+    const hasher = new CrlfHasher();
+    const metered = new MeteredStream(this.d.bucket, (n) => {
+      this.d.counters.bytes += n;
+    });
+    const tap = new PassThrough();
+    tap.on('data', (chunk: Buffer) => hasher.update(chunk));
+    body.on('error', (err) => metered.destroy(err));
+    const piped = body.pipe(metered);
+    let sink: Sink | undefined;
+    try {
+      sink = await this.sinks.acquire();
+      const res = await sink.append({
+        folder: fp.target.name,
+        meta,
+        flags: this.flagsFor(item),
+        internalDate: item.internalDate ? new Date(item.internalDate) : undefined,
+        body: piped.pipe(tap),
+      });
+      const sha = hasher.digest();
+      if (res.sha256 && res.sha256 !== sha) {
+        throw new MessageError('EMISMATCH', 'the sink stored different bytes than the source sent', { retryable: true });
+      }
+      if (res.droppedFlags?.length) this.result.droppedFlags += 1;
+      const key = item.key ?? identityKey({ ...meta, sha256: sha });
+      this.d.checkpoint.append({ t: 'done', f: name, id: item.id, key, to: fp.target.name, sid: res.id, size: item.size });
+      this.result.copied++;
+      this.result.bytes += item.size;
+      this.d.counters.copied++;
+      this.sinks.release(sink);
+      this.sources.release(source);
+    } catch (err) {
+      body.destroy();
+      if (sink) this.sinks.release(sink, !sourceBroken && isRetryable(err));
+      this.sources.release(source, sourceBroken || isRetryable(err));
+      throw err;
+    }
+  }
+
+  private flagsFor(item: PlanItem): string[] {
+    if (this.d.sourceCaps.keepsFlags) return item.flags;
+    return this.d.options.unread ? [] : ['\\Seen'];
+  }
+
+  private async updateFlags(fp: FolderPlan, sinkId: string, flags: string[]): Promise<void> {
+    try {
+      await this.withSink(async (sink) => {
+        if (!sink.setFlags) return;
+        await sink.setFlags(fp.target.name, sinkId, flags);
+        this.result.flagsUpdated++;
+      });
+    } catch (err) {
+      if (!this.fatal(err)) this.fail(fp.source.name, `flags:${sinkId}`, err);
+    }
+  }
+
+  private async withSink<T>(fn: (sink: Sink) => Promise<T>): Promise<T> {
+    const sink = await this.sinks.acquire();
+    try {
+      const out = await fn(sink);
+      this.sinks.release(sink);
+      return out;
+    } catch (err) {
+      this.sinks.release(sink, isRetryable(err));
+      throw err;
+    }
+  }
+
+  /** Limits and login/trust failures stop the whole run; everything else is per message. */
+  private fatal(err: unknown): boolean {
+    if (this.stop.signal.aborted) return true;
+    if (err instanceof LimitError || (err instanceof ConnectionError && !err.retryable)) {
+      this.halt(err);
+      return true;
+    }
+    return false;
+  }
+
+  private async backOff(attempt: number, err: unknown): Promise<void> {
+    const ms = backoffDelay(attempt, err, { baseMs: 500, maxMs: 60_000 });
+    if (err instanceof MailferryError && err.code === 'ETHROTTLED') {
+      this.throttledMs += ms;
+      const c = Math.max(1, Math.floor(this.queue.concurrency / 2));
+      this.d.log.warn(`server is throttling (${err.message}); waiting ${Math.round(ms / 100) / 10} s, ${c} connection(s)`);
+      this.queue.concurrency = c;
+      if (this.throttledMs > this.d.options.maxThrottleMs) {
+        this.halt(new LimitError('ELIMIT', 'the server kept throttling', { hint: 'run the same command later to resume' }));
+        return;
+      }
+    } else {
+      this.d.log.debug(`retrying after ${ms} ms: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await waitFor(ms, this.stop.signal);
+  }
+
+  private fail(folder: string, id: string, err: unknown): void {
+    const code = err instanceof MailferryError ? err.code : 'EUNKNOWN';
+    const reason = err instanceof Error ? err.message : String(err);
+    this.result.failed.push({ folder, id, code, reason });
+    this.d.counters.failed++;
+    this.d.log.warn(`${folder} message ${id} not copied: ${reason}`);
+  }
+}
+
+export function toMeta(item: PlanItem): MessageMeta {
+  const m: MessageMeta = { id: item.id, size: item.size, flags: item.flags };
+  if (item.internalDate) m.internalDate = new Date(item.internalDate);
+  if (item.messageId) m.messageId = item.messageId;
+  return m;
+}
