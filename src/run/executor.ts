@@ -75,7 +75,8 @@ export class Executor {
     const concurrency = Math.min(n, Math.max(d.sourceCaps.maxConnections, 1) * 2, 16);
     const rate = d.options.maxMessagesPerSecond;
     this.queue = new PQueue(rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency });
-    d.signal.addEventListener('abort', () => this.halt(), { once: true });
+    if (d.signal.aborted) this.halt();
+    else d.signal.addEventListener('abort', () => this.halt(), { once: true });
   }
 
   async run(): Promise<ExecuteResult> {
@@ -96,8 +97,8 @@ export class Executor {
 
   private halt(err?: MailferryError): void {
     if (err && !this.result.stopped) this.result.stopped = err;
+    // Queued tasks see the abort and return at once; clearing the queue would strand their promises.
     this.stop.abort();
-    this.queue.clear();
   }
 
   private async runFolder(fp: FolderPlan): Promise<void> {
@@ -196,7 +197,7 @@ export class Executor {
       });
       const sha = hasher.digest();
       if (res.sha256 && res.sha256 !== sha) {
-        throw new MessageError('EMISMATCH', 'the sink stored different bytes than the source sent', { retryable: true });
+        throw new MessageError('EMISMATCH', 'the sink stored different bytes than the source sent');
       }
       if (res.droppedFlags?.length) this.result.droppedFlags += 1;
       const key = item.key ?? identityKey({ ...meta, sha256: sha });
@@ -220,6 +221,7 @@ export class Executor {
   }
 
   private async updateFlags(fp: FolderPlan, sinkId: string, flags: string[]): Promise<void> {
+    if (this.stop.signal.aborted) return;
     try {
       await this.withSink(async (sink) => {
         if (!sink.setFlags) return;

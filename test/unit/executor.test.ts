@@ -1,0 +1,97 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaultTransferOptions } from '../../src/config.js';
+import { ConnectionError, LimitError, MessageError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { diffFolder, planTotals, type Plan } from '../../src/plan/diff.js';
+import { Checkpoint } from '../../src/run/checkpoint.js';
+import { Executor } from '../../src/run/executor.js';
+import { Counters } from '../../src/run/progress.js';
+import { MemorySink, MemorySource, corpusLike } from './fakes.js';
+
+async function run(source: MemorySource, sink: MemorySink) {
+  const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
+  const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
+  const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
+  const plan: Plan = { version: 1, source: 's', sink: 'd', createdAt: '', folders, totals: planTotals(folders) };
+  const cp = Checkpoint.load(mkdtempSync(join(tmpdir(), 'mf-ex-')), 's', 'd');
+  cp.open('s', 'd');
+  const ex = new Executor({
+    plan,
+    openSource: async () => source,
+    openSink: async () => sink,
+    sourceCaps: source.capabilities,
+    sinkCaps: sink.capabilities,
+    checkpoint: cp,
+    options: defaultTransferOptions({ retries: 3, connections: 2 }),
+    log: silentLogger,
+    counters: new Counters(),
+    signal: new AbortController().signal,
+  });
+  const result = await ex.run();
+  cp.close();
+  return { result, cp };
+}
+
+describe('executor', () => {
+  it('copies bytes, flags and dates, and journals each message', async () => {
+    const source = new MemorySource(corpusLike(20));
+    const sink = new MemorySink();
+    const { result, cp } = await run(source, sink);
+    expect(result.copied).toBe(20);
+    expect(sink.stored.map((s) => s.raw.toString())).toEqual([...source.messages.values()].map((m) => m.raw.toString()));
+    expect(sink.stored[0]!.flags).toEqual(['\\Seen']);
+    expect(sink.stored[0]!.date?.getTime()).toBe(1e12 + 1000);
+    expect(cp.state.knownIn('INBOX').size).toBe(20);
+  });
+
+  it('retries a transient error on a fresh session and then succeeds', async () => {
+    const source = new MemorySource(corpusLike(3));
+    let fails = 2;
+    source.failOpen = (id) => (id === '2' && fails-- > 0 ? new ConnectionError('ECONNRESET', 'reset') : undefined);
+    const sink = new MemorySink();
+    const { result } = await run(source, sink);
+    expect(result.copied).toBe(3);
+    expect(result.failed).toEqual([]);
+    expect(source.opened).toBe(5);
+  });
+
+  it('records a rejected message and carries on', async () => {
+    const source = new MemorySource(corpusLike(5));
+    const sink = new MemorySink();
+    sink.failAppend = (id) => (id === '3' ? new MessageError('EREJECTED', 'server said no') : undefined);
+    const { result } = await run(source, sink);
+    expect(result.copied).toBe(4);
+    expect(result.failed).toEqual([{ folder: 'INBOX', id: '3', code: 'EREJECTED', reason: 'server said no' }]);
+  });
+
+  it('stops the whole run on a full quota, keeping what was journaled', async () => {
+    const source = new MemorySource(corpusLike(30));
+    const sink = new MemorySink();
+    sink.failAppend = () => (sink.stored.length >= 10 ? new LimitError('EQUOTA', 'quota full') : undefined);
+    const { result, cp } = await run(source, sink);
+    expect(result.stopped?.exitCode).toBe(4);
+    expect(result.copied).toBe(10);
+    expect(cp.state.knownIn('INBOX').size).toBe(10);
+  });
+
+  it('treats a sink that stored other bytes as a failure', async () => {
+    const source = new MemorySource(corpusLike(1));
+    const sink = new MemorySink();
+    sink.corrupt = true;
+    const { result } = await run(source, sink);
+    expect(result.copied).toBe(0);
+    expect(result.failed[0]?.code).toBe('EMISMATCH');
+  });
+
+  it('a second run over the result copies nothing', async () => {
+    const source = new MemorySource(corpusLike(8));
+    const sink = new MemorySink();
+    await run(source, sink);
+    const { result } = await run(source, sink);
+    expect(result.copied).toBe(0);
+    expect(sink.stored).toHaveLength(8);
+  });
+});
