@@ -1,6 +1,6 @@
+import type { TransferRequest } from './commands/common.js';
 import { parseByteSize } from './config.js';
 import { SecretRegistry, terminalPrompt } from './credentials.js';
-import type { TransferRequest } from './commands/common.js';
 import { UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import type { ProgressMode } from './run/progress.js';
@@ -41,27 +41,31 @@ export interface CliArgs {
 function parseDate(name: string, text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
   const d = new Date(text);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`bad --${name} '${text}'`, { hint: 'write a date like 2024-01-31' });
+  if (Number.isNaN(d.getTime()))
+    throw new UsageError(`bad --${name} '${text}'`, { hint: 'write a date like 2024-01-31' });
   return d;
 }
 
 function parseSize(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = parseByteSize(text);
-  if (n === undefined || n <= 0) throw new UsageError(`bad --${name} '${text}'`, { hint: 'write a size like 500k or 2M' });
+  if (n === undefined || n <= 0)
+    throw new UsageError(`bad --${name} '${text}'`, { hint: 'write a size like 500k or 2M' });
   return n;
 }
 
 function positive(name: string, n: number | undefined): number | undefined {
   if (n === undefined) return undefined;
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`bad --${name} ${n}`, { hint: 'give a number above 0' });
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`bad --${name} ${n}`, { hint: 'give a number above 0' });
   return n;
 }
 
 export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferRequest {
   const secrets = new SecretRegistry();
   const log = createLogger({ verbose: !!a.verbose, logFile: a['log-file'], secrets: () => secrets.list() });
-  if (a.insecure) log.warn('--insecure: TLS certificates are not verified; anyone on the path can read this session');
+  if (a.insecure)
+    log.warn('--insecure: TLS certificates are not verified; anyone on the path can read this session');
   const req: TransferRequest = {
     log,
     secrets,

@@ -8,12 +8,12 @@ import { formatReport } from './commands/copy.js';
 import { formatLs } from './commands/ls.js';
 import { formatStatus } from './commands/status.js';
 import { formatVerify } from './commands/verify.js';
-import { InterruptedError, UsageError, exitCodeOf, formatError } from './errors.js';
+import { exitCodeOf, formatError, InterruptedError, UsageError } from './errors.js';
 import { copy, ls, plan, status, verify } from './index.js';
 import { formatPlan } from './plan/format.js';
 
 const EXAMPLES = {
-  copy: "MAILFERRY_SOURCE_PASSWORD=... MAILFERRY_SINK_PASSWORD=... $0 copy pop3s://me%40old.example@pop.old.example imaps://me@imap.new.example --delete-source",
+  copy: 'MAILFERRY_SOURCE_PASSWORD=... MAILFERRY_SINK_PASSWORD=... $0 copy pop3s://me%40old.example@pop.old.example imaps://me@imap.new.example --delete-source',
   plan: '$0 plan imaps://me@imap.old.example imaps://me@imap.new.example --json',
   verify: '$0 verify imaps://me@imap.example zip:backup.zip',
   ls: '$0 ls imaps://me@imap.example',
@@ -25,7 +25,11 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .positional('source', { type: 'string', demandOption: true, describe: 'where mail comes from' })
     .positional('sink', { type: 'string', demandOption: true, describe: 'where mail goes' })
     .option('include', { type: 'string', array: true, describe: 'only folders matching GLOB (repeatable)' })
-    .option('exclude', { type: 'string', array: true, describe: 'leave out folders matching GLOB (repeatable)' })
+    .option('exclude', {
+      type: 'string',
+      array: true,
+      describe: 'leave out folders matching GLOB (repeatable)',
+    })
     .option('map', { type: 'string', array: true, describe: "rename a folder: 'FROM=TO' (repeatable)" })
     .option('folder', { type: 'string', default: 'INBOX', describe: 'target folder for POP3 mail' })
     .option('since', { type: 'string', describe: 'only messages on or after DATE' })
@@ -33,9 +37,21 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('connections', { type: 'number', default: 4, describe: 'parallel connections per side' })
     .option('max-messages-per-second', { type: 'number' })
     .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M' })
-    .option('delete-source', { type: 'boolean', default: false, describe: 'delete from the source once each copy is confirmed' })
-    .option('unread', { type: 'boolean', default: false, describe: 'POP3: leave copies unseen (default: \\Seen)' })
-    .option('include-all-mail', { type: 'boolean', default: false, describe: "also copy Gmail's [Gmail]/All Mail" })
+    .option('delete-source', {
+      type: 'boolean',
+      default: false,
+      describe: 'delete from the source once each copy is confirmed',
+    })
+    .option('unread', {
+      type: 'boolean',
+      default: false,
+      describe: 'POP3: leave copies unseen (default: \\Seen)',
+    })
+    .option('include-all-mail', {
+      type: 'boolean',
+      default: false,
+      describe: "also copy Gmail's [Gmail]/All Mail",
+    })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'copy behaves as plan' })
     .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
@@ -51,7 +67,9 @@ async function main(argv: string[]): Promise<number> {
   const onSignal = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write('mailferry: stopping; the checkpoint is being saved (press Ctrl-C again to quit at once)\n');
+    process.stderr.write(
+      'mailferry: stopping; the checkpoint is being saved (press Ctrl-C again to quit at once)\n',
+    );
     ac.abort();
   };
   process.on('SIGINT', onSignal);
@@ -63,35 +81,64 @@ async function main(argv: string[]): Promise<number> {
     await yargs(argv)
       .scriptName('mailferry')
       .usage('$0 <command> [options]\n\nMove and back up mailboxes: POP3 and IMAP to IMAP, mbox or zip.')
-      .option('state-dir', { type: 'string', describe: 'where checkpoints live (default $XDG_STATE_HOME/mailferry)' })
-      .option('ca-file', { type: 'string', array: true, describe: 'trust this CA (PEM) besides the system ones' })
+      .option('state-dir', {
+        type: 'string',
+        describe: 'where checkpoints live (default $XDG_STATE_HOME/mailferry)',
+      })
+      .option('ca-file', {
+        type: 'string',
+        array: true,
+        describe: 'trust this CA (PEM) besides the system ones',
+      })
       .option('insecure', { type: 'boolean', default: false, describe: 'do not verify TLS certificates' })
-      .option('allow-plaintext', { type: 'boolean', default: false, describe: 'allow a password without TLS to a non-loopback host' })
+      .option('allow-plaintext', {
+        type: 'boolean',
+        default: false,
+        describe: 'allow a password without TLS to a non-loopback host',
+      })
       .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for a server' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
       .option('log-file', { type: 'string', describe: 'write a JSON-lines log here' })
       .option('verbose', { type: 'boolean', default: false })
-      .command('copy <source> <sink>', 'transfer; re-running resumes, then copies only what is new', transferOptions, async (a) => {
-        const req = toRequest(a, ac.signal);
-        const r = await copy(a.source, a.sink, req);
-        if (a.json) out(JSON.stringify(r, null, 2));
-        else if (r.dryRun && r.plan) out(formatPlan(r.plan));
-        else process.stderr.write(`${formatReport(r)}\n`);
-        const stop = r.stoppedBy;
-        if (stop) process.stderr.write(`mailferry: copy stopped: ${stop.message}${stop.hint ? ` (${stop.hint})` : ''}\n`);
-        code = r.exitCode;
-      })
+      .command(
+        'copy <source> <sink>',
+        'transfer; re-running resumes, then copies only what is new',
+        transferOptions,
+        async (a) => {
+          const req = toRequest(a, ac.signal);
+          const r = await copy(a.source, a.sink, req);
+          if (a.json) out(JSON.stringify(r, null, 2));
+          else if (r.dryRun && r.plan) out(formatPlan(r.plan));
+          else process.stderr.write(`${formatReport(r)}\n`);
+          const stop = r.stoppedBy;
+          if (stop)
+            process.stderr.write(
+              `mailferry: copy stopped: ${stop.message}${stop.hint ? ` (${stop.hint})` : ''}\n`,
+            );
+          code = r.exitCode;
+        },
+      )
       .example(EXAMPLES.copy, 'leave a POP3 provider, deleting only confirmed copies')
-      .command('plan <source> <sink>', 'show what copy would do, without writing anything', transferOptions, async (a) => {
-        const p = await plan(a.source, a.sink, toRequest(a, ac.signal));
-        out(a.json ? JSON.stringify(p, null, 2) : formatPlan(p));
-      })
+      .command(
+        'plan <source> <sink>',
+        'show what copy would do, without writing anything',
+        transferOptions,
+        async (a) => {
+          const p = await plan(a.source, a.sink, toRequest(a, ac.signal));
+          out(a.json ? JSON.stringify(p, null, 2) : formatPlan(p));
+        },
+      )
       .example(EXAMPLES.plan, 'the whole plan as JSON')
-      .command('verify <source> <sink>', 'exit 0 only if every source message is in the sink, byte for byte', transferOptions, async (a) => {
-        const r = await verify(a.source, a.sink, toRequest(a, ac.signal));
-        out(a.json ? JSON.stringify(r, null, 2) : formatVerify(r));
-        code = r.exitCode;
-      })
+      .command(
+        'verify <source> <sink>',
+        'exit 0 only if every source message is in the sink, byte for byte',
+        transferOptions,
+        async (a) => {
+          const r = await verify(a.source, a.sink, toRequest(a, ac.signal));
+          out(a.json ? JSON.stringify(r, null, 2) : formatVerify(r));
+          code = r.exitCode;
+        },
+      )
       .example(EXAMPLES.verify, 'check a backup against the mailbox')
       .command(
         'ls <endpoint>',

@@ -35,7 +35,10 @@ export function parseEndpoint(text: string): Endpoint {
   if (fileMatch && !fileMatch[2]?.startsWith('//')) {
     const kind = fileMatch[1]!.toLowerCase() as 'mbox' | 'zip';
     const path = fileMatch[2]!;
-    if (!path) throw new UsageError(`bad endpoint '${text}': no path after '${kind}:'`, { hint: `write ${kind}:PATH` });
+    if (!path)
+      throw new UsageError(`bad endpoint '${text}': no path after '${kind}:'`, {
+        hint: `write ${kind}:PATH`,
+      });
     return { kind, path };
   }
   const scheme = /^([a-z0-9]+):\/\//i.exec(text)?.[1]?.toLowerCase();

@@ -96,7 +96,9 @@ export class FolderError extends MailferryError {
 /** Ctrl-C or SIGTERM: exit 130 after the checkpoint is saved. */
 export class InterruptedError extends MailferryError {
   constructor() {
-    super('EINTR', 'fatal', 130, 'interrupted', { hint: 'the checkpoint is saved; run the same command to resume' });
+    super('EINTR', 'fatal', 130, 'interrupted', {
+      hint: 'the checkpoint is saved; run the same command to resume',
+    });
   }
 }
 

@@ -56,7 +56,9 @@ export function crlfSha256(data: Buffer): string {
   return h.digest();
 }
 
-export async function crlfSha256Stream(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; bytes: number }> {
+export async function crlfSha256Stream(
+  stream: AsyncIterable<Buffer>,
+): Promise<{ sha256: string; bytes: number }> {
   const h = new CrlfHasher();
   for await (const chunk of stream) h.update(chunk);
   return { sha256: h.digest(), bytes: h.bytes };

@@ -1,14 +1,15 @@
 /** The library: everything the CLI does is callable from here. */
-export { copy, formatReport, type CopyReport } from './commands/copy.js';
-export { ls, formatLs } from './commands/ls.js';
-export { status, formatStatus, type StatusEntry } from './commands/status.js';
+
+export type { ConnectSettings, SideCredentials, TransferRequest } from './commands/common.js';
+export { type CopyReport, copy, formatReport } from './commands/copy.js';
+export { formatLs, ls } from './commands/ls.js';
+export { formatStatus, type StatusEntry, status } from './commands/status.js';
 export { plan } from './commands/transfer.js';
-export { verify, formatVerify, type VerifyReport, type FolderVerdict } from './commands/verify.js';
-export type { ConnectSettings, TransferRequest, SideCredentials } from './commands/common.js';
-export { defaultTransferOptions, defaultStateDir, type TransferOptions } from './config.js';
-export { parseEndpoint, describeEndpoint, type Endpoint } from './endpoint.js';
+export { type FolderVerdict, formatVerify, type VerifyReport, verify } from './commands/verify.js';
+export { defaultStateDir, defaultTransferOptions, type TransferOptions } from './config.js';
+export { describeEndpoint, type Endpoint, parseEndpoint } from './endpoint.js';
 export * from './errors.js';
-export type { Plan, FolderPlan, PlanItem } from './plan/diff.js';
+export type { FolderPlan, Plan, PlanItem } from './plan/diff.js';
 export { formatPlan } from './plan/format.js';
 export { sinks } from './sinks/index.js';
 export { sources } from './sources/index.js';

@@ -1,8 +1,10 @@
 import { type ConnectionOptions, rootCertificates } from 'node:tls';
-import { type ServerEndpoint, isLoopback } from './endpoint.js';
+import { isLoopback, type ServerEndpoint } from './endpoint.js';
 import { ConnectionError, MailferryError } from './errors.js';
 
-export type AuthSecret = { method: 'password'; user: string; secret: string } | { method: 'xoauth2'; user: string; secret: string };
+export type AuthSecret =
+  | { method: 'password'; user: string; secret: string }
+  | { method: 'xoauth2'; user: string; secret: string };
 
 /** Called at every new connection, so an OAuth2 command can hand out a fresh token each time. */
 export type AuthProvider = () => Promise<AuthSecret>;
@@ -39,7 +41,10 @@ export function assertPlaintextAllowed(opts: ServerOptions, tlsActive: boolean):
   throw new ConnectionError(
     'EPLAINTEXT',
     `${opts.endpoint.host} offers no TLS, and the password would go in clear text`,
-    { hint: `use ${opts.endpoint.kind === 'imap' ? 'imaps' : 'pop3s'}://, or --allow-plaintext if you accept that`, retryable: false },
+    {
+      hint: `use ${opts.endpoint.kind === 'imap' ? 'imaps' : 'pop3s'}://, or --allow-plaintext if you accept that`,
+      retryable: false,
+    },
   );
 }
 
@@ -83,7 +88,8 @@ export function classifyNetError(err: unknown, endpoint: ServerEndpoint): Mailfe
     });
   }
   if (CERT_CODES.has(code)) {
-    const why = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'is not valid for this host name' : 'is not trusted';
+    const why =
+      code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'is not valid for this host name' : 'is not trusted';
     return new ConnectionError('ECERT', `the certificate of ${where} ${why} (${code})`, {
       hint: 'pass the CA with --ca-file FILE, or --insecure to skip the check',
       retryable: false,

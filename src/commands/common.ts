@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { TransferOptions } from '../config.js';
 import type { EndpointContext } from '../context.js';
-import { type CredentialOptions, SecretRegistry, type Side, resolveAuth } from '../credentials.js';
-import { type Endpoint, describeEndpoint, isServer, parseEndpoint } from '../endpoint.js';
+import { type CredentialOptions, resolveAuth, SecretRegistry, type Side } from '../credentials.js';
+import { describeEndpoint, type Endpoint, isServer, parseEndpoint } from '../endpoint.js';
 import { UsageError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { TlsSettings } from '../net.js';
@@ -57,7 +57,12 @@ function readCaFiles(files: string[] | undefined): string[] | undefined {
 }
 
 /** Parses an endpoint and builds the context its adapter opens sessions with. */
-export function prepareSide(side: Side, text: string, s: ConnectSettings, largeMessageBytes: number): OpenedSide {
+export function prepareSide(
+  side: Side,
+  text: string,
+  s: ConnectSettings,
+  largeMessageBytes: number,
+): OpenedSide {
   const endpoint = parseEndpoint(text);
   const log = s.log ?? silentLogger;
   const ctx: EndpointContext = { endpoint, log, largeMessageBytes };
@@ -87,7 +92,9 @@ export async function openSource(side: OpenedSide): Promise<Source> {
 export async function openSink(side: OpenedSide): Promise<Sink> {
   const load = sinks[side.endpoint.kind];
   if (!load) {
-    throw new UsageError(`${side.endpoint.kind} cannot be a sink`, { hint: 'copy into imaps://, imap://, mbox: or zip:' });
+    throw new UsageError(`${side.endpoint.kind} cannot be a sink`, {
+      hint: 'copy into imaps://, imap://, mbox: or zip:',
+    });
   }
   return (await load())(side.ctx);
 }

@@ -5,7 +5,7 @@ import { deleteCopied } from '../run/delete.js';
 import { Executor, type MessageFailure } from '../run/executor.js';
 import { Counters, startProgress } from '../run/progress.js';
 import { TokenBucket } from '../run/throttle.js';
-import { type TransferRequest, openSink, openSource } from './common.js';
+import { openSink, openSource, type TransferRequest } from './common.js';
 import { prepareTransfer } from './transfer.js';
 
 export interface CopyReport {
@@ -29,7 +29,11 @@ export interface CopyReport {
 }
 
 /** `mailferry copy`: plan, then execute; a re-run resumes and copies only what is new. */
-export async function copy(sourceText: string, sinkText: string, req: TransferRequest = {}): Promise<CopyReport> {
+export async function copy(
+  sourceText: string,
+  sinkText: string,
+  req: TransferRequest = {},
+): Promise<CopyReport> {
   const log = req.log ?? silentLogger;
   const counters = new Counters();
   const p = await prepareTransfer(sourceText, sinkText, req);
@@ -77,21 +81,47 @@ export async function copy(sourceText: string, sinkText: string, req: TransferRe
   try {
     const result = await executor.run();
     progress.stop();
-    Object.assign(report, { copied: result.copied, bytes: result.bytes, flagsUpdated: result.flagsUpdated, failed: result.failed });
+    Object.assign(report, {
+      copied: result.copied,
+      bytes: result.bytes,
+      flagsUpdated: result.flagsUpdated,
+      failed: result.failed,
+    });
     stopped = result.stopped;
     report.exitCode = result.interrupted ? 130 : (stopped?.exitCode ?? (result.failed.length ? 1 : 0));
     if (options.deleteSource && report.exitCode === 0) {
-      const del = await deleteCopied(plan, () => openSource(p.src), () => openSink(p.dst), checkpoint, log);
+      const del = await deleteCopied(
+        plan,
+        () => openSource(p.src),
+        () => openSink(p.dst),
+        checkpoint,
+        log,
+      );
       report.deleted = del.deleted;
     }
   } finally {
     progress.stop();
     report.seconds = (Date.now() - counters.startedAt) / 1000;
-    report.messagesPerSecond = report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
-    checkpoint.append({ t: 'end', at: new Date().toISOString(), copied: report.copied, failed: report.failed.length, exit: report.exitCode }, true);
+    report.messagesPerSecond =
+      report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
+    checkpoint.append(
+      {
+        t: 'end',
+        at: new Date().toISOString(),
+        copied: report.copied,
+        failed: report.failed.length,
+        exit: report.exitCode,
+      },
+      true,
+    );
     checkpoint.close();
   }
-  if (stopped) report.stoppedBy = { code: stopped.code, message: stopped.message, ...(stopped.hint ? { hint: stopped.hint } : {}) };
+  if (stopped)
+    report.stoppedBy = {
+      code: stopped.code,
+      message: stopped.message,
+      ...(stopped.hint ? { hint: stopped.hint } : {}),
+    };
   return report;
 }
 

@@ -29,7 +29,9 @@ export function formatLs(stats: FolderStat[]): string {
   let b = 0;
   for (const s of stats) {
     const use = s.folder.specialUse ? `  ${s.folder.specialUse}` : '';
-    lines.push(`${s.folder.name.padEnd(width)}  ${String(s.messages).padStart(9)}  ${String(s.bytes).padStart(12)}${use}`);
+    lines.push(
+      `${s.folder.name.padEnd(width)}  ${String(s.messages).padStart(9)}  ${String(s.bytes).padStart(12)}${use}`,
+    );
     n += s.messages;
     b += s.bytes;
   }

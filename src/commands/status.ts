@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultStateDir } from '../config.js';
 import { CheckpointState, type PairInfo, parseJournal } from '../run/checkpoint.js';
@@ -43,8 +43,22 @@ export function status(stateDir = defaultStateDir()): StatusEntry[] {
     let deleted = 0;
     for (const s of st.deleted.values()) deleted += s.size;
     const end = st.lastEnd;
-    const state = !end ? 'interrupted' : end.exit === 0 ? 'finished' : end.exit === 130 ? 'interrupted' : 'failed';
-    const entry: StatusEntry = { dir, source: pair.source, sink: pair.sink, state, runs: st.runs, copied, deleted };
+    const state = !end
+      ? 'interrupted'
+      : end.exit === 0
+        ? 'finished'
+        : end.exit === 130
+          ? 'interrupted'
+          : 'failed';
+    const entry: StatusEntry = {
+      dir,
+      source: pair.source,
+      sink: pair.sink,
+      state,
+      runs: st.runs,
+      copied,
+      deleted,
+    };
     if (end) entry.lastExit = end.exit;
     out.push(entry);
   }

@@ -1,10 +1,10 @@
-import { type TransferOptions, defaultTransferOptions } from '../config.js';
+import { defaultTransferOptions, type TransferOptions } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
 import { Checkpoint } from '../run/checkpoint.js';
 import type { Sink, Source } from '../types.js';
-import { type OpenedSide, type TransferRequest, openSink, openSource, prepareSide } from './common.js';
+import { type OpenedSide, openSink, openSource, prepareSide, type TransferRequest } from './common.js';
 
 export interface Prepared {
   options: TransferOptions;
@@ -17,7 +17,11 @@ export interface Prepared {
 }
 
 /** Opens one session per side, loads the checkpoint and builds the plan; shared by plan, copy and verify. */
-export async function prepareTransfer(sourceText: string, sinkText: string, req: TransferRequest): Promise<Prepared> {
+export async function prepareTransfer(
+  sourceText: string,
+  sinkText: string,
+  req: TransferRequest,
+): Promise<Prepared> {
   const options = defaultTransferOptions(stripUndefined(req));
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
@@ -44,9 +48,23 @@ export async function prepareTransfer(sourceText: string, sinkText: string, req:
 
 function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
   const keys: Array<keyof TransferOptions> = [
-    'stateDir', 'include', 'exclude', 'map', 'folder', 'since', 'before', 'connections',
-    'maxMessagesPerSecond', 'maxBytesPerSecond', 'deleteSource', 'unread', 'dryRun',
-    'includeAllMail', 'retries', 'maxThrottleMs', 'largeMessageBytes',
+    'stateDir',
+    'include',
+    'exclude',
+    'map',
+    'folder',
+    'since',
+    'before',
+    'connections',
+    'maxMessagesPerSecond',
+    'maxBytesPerSecond',
+    'deleteSource',
+    'unread',
+    'dryRun',
+    'includeAllMail',
+    'retries',
+    'maxThrottleMs',
+    'largeMessageBytes',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) {

@@ -1,9 +1,9 @@
 import { defaultTransferOptions } from '../config.js';
 import { crlfSha256Stream } from '../hash.js';
-import { identityKey } from '../plan/identity.js';
 import { mapFolders } from '../plan/folders.js';
+import { identityKey } from '../plan/identity.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
-import { type TransferRequest, openSource, prepareSide } from './common.js';
+import { openSource, prepareSide, type TransferRequest } from './common.js';
 
 export interface FolderVerdict {
   source: string;
@@ -27,8 +27,14 @@ export interface VerifyReport {
  * `mailferry verify`: every source message must be in the sink, matched by identity,
  * with an identical CRLF-normalised SHA-256. Reads the sink as a source (IMAP, mbox, zip).
  */
-export async function verify(sourceText: string, sinkText: string, req: TransferRequest = {}): Promise<VerifyReport> {
-  const options = defaultTransferOptions(Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)));
+export async function verify(
+  sourceText: string,
+  sinkText: string,
+  req: TransferRequest = {},
+): Promise<VerifyReport> {
+  const options = defaultTransferOptions(
+    Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)),
+  );
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
   const a = await openSource(src);
@@ -37,7 +43,13 @@ export async function verify(sourceText: string, sinkText: string, req: Transfer
     b = await openSource(dst);
     const sinkFolders = await b.listFolders();
     const delim = sinkFolders[0]?.delimiter ?? '/';
-    const mappings = mapFolders(await a.listFolders(), sinkFolders, delim, a.capabilities.hasFolders, options);
+    const mappings = mapFolders(
+      await a.listFolders(),
+      sinkFolders,
+      delim,
+      a.capabilities.hasFolders,
+      options,
+    );
     const folders: FolderVerdict[] = [];
     for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create));
     const ok = folders.every((f) => !f.missing.length && !f.different.length);
@@ -47,7 +59,13 @@ export async function verify(sourceText: string, sinkText: string, req: Transfer
   }
 }
 
-async function verifyFolder(a: Source, b: Source, sf: FolderInfo, tf: FolderInfo, missingAtSink: boolean): Promise<FolderVerdict> {
+async function verifyFolder(
+  a: Source,
+  b: Source,
+  sf: FolderInfo,
+  tf: FolderInfo,
+  missingAtSink: boolean,
+): Promise<FolderVerdict> {
   const inv = await a.inventory(sf);
   if (a.capabilities.lazyIdentity && a.identify) await a.identify(sf, inv.messages);
   const sinkMsgs = missingAtSink ? [] : (await b.inventory(tf)).messages;
@@ -71,7 +89,10 @@ async function verifyFolder(a: Source, b: Source, sf: FolderInfo, tf: FolderInfo
       verdict.missing.push(m.id);
       continue;
     }
-    const [x, y] = await Promise.all([hashOf(a, sf, m), hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit)]);
+    const [x, y] = await Promise.all([
+      hashOf(a, sf, m),
+      hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit),
+    ]);
     if (x !== y) verdict.different.push(m.id);
   }
   for (const rest of byKey.values()) for (const m of rest) verdict.extra.push(m.id);
@@ -92,6 +113,10 @@ export function formatVerify(r: VerifyReport): string {
     for (const id of f.missing.slice(0, 20)) lines.push(`       missing ${id}`);
     for (const id of f.different.slice(0, 20)) lines.push(`       different ${id}`);
   }
-  lines.push(r.ok ? 'Every source message is in the sink with identical bytes.' : 'The sink is not complete and identical.');
+  lines.push(
+    r.ok
+      ? 'Every source message is in the sink with identical bytes.'
+      : 'The sink is not complete and identical.',
+  );
   return lines.join('\n');
 }

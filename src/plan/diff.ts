@@ -44,7 +44,14 @@ export interface Plan {
   sink: string;
   createdAt: string;
   folders: FolderPlan[];
-  totals: { folders: number; copy: number; copyBytes: number; present: number; flagUpdates: number; skipped: number };
+  totals: {
+    folders: number;
+    copy: number;
+    copyBytes: number;
+    present: number;
+    flagUpdates: number;
+    skipped: number;
+  };
 }
 
 /** What an earlier run recorded for a source message: the key it copied under. */
@@ -110,7 +117,7 @@ export function diffFolder(
 
 function takePreferred(list: MessageMeta[], sinkId: string | undefined): MessageMeta {
   const i = sinkId ? list.findIndex((m) => m.id === sinkId) : -1;
-  return list.splice(i >= 0 ? i : 0, 1)[0]!;
+  return list.splice(Math.max(i, 0), 1)[0]!;
 }
 
 function toItem(m: MessageMeta, key: string | undefined): PlanItem {

@@ -47,7 +47,9 @@ export function parseMaps(map: string[]): Array<[string, string]> {
   return map.map((m) => {
     const i = m.indexOf('=');
     if (i <= 0 || i === m.length - 1) {
-      throw new UsageError(`bad --map '${m}'`, { hint: "write --map 'FROM=TO', e.g. --map 'Sent Items=Sent'" });
+      throw new UsageError(`bad --map '${m}'`, {
+        hint: "write --map 'FROM=TO', e.g. --map 'Sent Items=Sent'",
+      });
     }
     return [m.slice(0, i), m.slice(i + 1)];
   });
@@ -69,7 +71,8 @@ function applyMap(name: string, delimiter: string, maps: Array<[string, string]>
   for (const [from, to] of maps) {
     if (name.toLowerCase() === from.toLowerCase()) return to;
     const prefix = from + delimiter;
-    if (name.toLowerCase().startsWith(prefix.toLowerCase())) return to + delimiter + name.slice(prefix.length);
+    if (name.toLowerCase().startsWith(prefix.toLowerCase()))
+      return to + delimiter + name.slice(prefix.length);
   }
   return undefined;
 }

@@ -15,7 +15,9 @@ export function estimateSeconds(plan: Plan): number {
 export function formatPlan(plan: Plan): string {
   const lines = [`Plan: ${plan.source} -> ${plan.sink}`, ''];
   const width = Math.max(6, ...plan.folders.map((f) => f.source.name.length));
-  lines.push(`  ${'folder'.padEnd(width)}  ${'target'.padEnd(width)}  ${'copy'.padStart(7)} ${'MB'.padStart(8)} ${'present'.padStart(8)} ${'flags'.padStart(6)}`);
+  lines.push(
+    `  ${'folder'.padEnd(width)}  ${'target'.padEnd(width)}  ${'copy'.padStart(7)} ${'MB'.padStart(8)} ${'present'.padStart(8)} ${'flags'.padStart(6)}`,
+  );
   for (const f of plan.folders) {
     const mb = f.copy.reduce((s, m) => s + m.size, 0) / MB;
     const present = f.unchanged ? (f.sourceStatus?.messages ?? 0) : f.present.length;

@@ -2,7 +2,7 @@ import type { TransferOptions } from '../config.js';
 import type { Logger } from '../log.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
 import type { FolderInventory, FolderStatus, Sink, Source } from '../types.js';
-import { type FolderPlan, type Plan, diffFolder, inDateRange, planTotals, sourceKey } from './diff.js';
+import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
 
 export interface GatherInput {
@@ -19,8 +19,15 @@ export interface GatherInput {
 export async function buildPlan(input: GatherInput): Promise<Plan> {
   const { source, sink, options } = input;
   const [srcFolders, sinkFolders] = await Promise.all([source.listFolders(), sink.listFolders()]);
-  const sinkDelimiter = sinkFolders.find((f) => f.name.toUpperCase() === 'INBOX')?.delimiter ?? sinkFolders[0]?.delimiter ?? '/';
-  const mappings = mapFolders(srcFolders, sinkFolders, sinkDelimiter, source.capabilities.hasFolders, options);
+  const sinkDelimiter =
+    sinkFolders.find((f) => f.name.toUpperCase() === 'INBOX')?.delimiter ?? sinkFolders[0]?.delimiter ?? '/';
+  const mappings = mapFolders(
+    srcFolders,
+    sinkFolders,
+    sinkDelimiter,
+    source.capabilities.hasFolders,
+    options,
+  );
   const folders: FolderPlan[] = [];
   for (const m of mappings) folders.push(await planFolder(input, m));
   return {
@@ -49,7 +56,15 @@ async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderP
   const { source, sink, state, options } = input;
   const rec = state.folders.get(m.source.name);
   const status = await source.folderStatus?.(m.source);
-  const base: FolderPlan = { source: m.source, target: m.target, create: m.create, copy: [], present: [], flagUpdates: [], skipped: [] };
+  const base: FolderPlan = {
+    source: m.source,
+    target: m.target,
+    create: m.create,
+    copy: [],
+    present: [],
+    flagUpdates: [],
+    skipped: [],
+  };
   if (status) base.sourceStatus = status;
   if (!m.create && unchangedSince(rec, status)) {
     input.log.debug(`${m.source.name}: unchanged since the last run`);

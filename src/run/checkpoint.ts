@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { KnownCopy } from '../plan/diff.js';
@@ -67,12 +77,18 @@ export class CheckpointState {
 
 function mapOf<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
   let v = m.get(k);
-  if (!v) m.set(k, (v = new Map()));
+  if (!v) {
+    v = new Map();
+    m.set(k, v);
+  }
   return v;
 }
 function setOf(m: Map<string, Set<string>>, k: string): Set<string> {
   let v = m.get(k);
-  if (!v) m.set(k, (v = new Set()));
+  if (!v) {
+    v = new Set();
+    m.set(k, v);
+  }
   return v;
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
-import { KeyBag, identityKey } from '../plan/identity.js';
+import { identityKey, KeyBag } from '../plan/identity.js';
 import type { MessageMeta, Sink, Source } from '../types.js';
 import type { Checkpoint } from './checkpoint.js';
 
@@ -56,7 +56,9 @@ export async function deleteCopied(
       await source.delete(fp.source, list);
       checkpoint.append({ t: 'deleted', f: fp.source.name, ids: list.map((m) => m.id) }, true);
       out.deleted += list.length;
-      log.info(`${fp.source.name}: deleted ${list.length} message(s) at the source after confirming their copies`);
+      log.info(
+        `${fp.source.name}: deleted ${list.length} message(s) at the source after confirming their copies`,
+      );
     }
   } finally {
     await source.close();

@@ -1,7 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import type { TransferOptions } from '../config.js';
-import { ConnectionError, LimitError, MailferryError, MessageError, isRetryable } from '../errors.js';
+import { ConnectionError, isRetryable, LimitError, MailferryError, MessageError } from '../errors.js';
 import { CrlfHasher } from '../hash.js';
 import type { Logger } from '../log.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
@@ -74,7 +74,9 @@ export class Executor {
     }
     const concurrency = Math.min(n, Math.max(d.sourceCaps.maxConnections, 1) * 2, 16);
     const rate = d.options.maxMessagesPerSecond;
-    this.queue = new PQueue(rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency });
+    this.queue = new PQueue(
+      rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency },
+    );
     if (d.signal.aborted) this.halt();
     else d.signal.addEventListener('abort', () => this.halt(), { once: true });
   }
@@ -201,7 +203,15 @@ export class Executor {
       }
       if (res.droppedFlags?.length) this.result.droppedFlags += 1;
       const key = item.key ?? identityKey({ ...meta, sha256: sha });
-      this.d.checkpoint.append({ t: 'done', f: name, id: item.id, key, to: fp.target.name, sid: res.id, size: item.size });
+      this.d.checkpoint.append({
+        t: 'done',
+        f: name,
+        id: item.id,
+        key,
+        to: fp.target.name,
+        sid: res.id,
+        size: item.size,
+      });
       this.result.copied++;
       this.result.bytes += item.size;
       this.d.counters.copied++;
@@ -260,10 +270,16 @@ export class Executor {
     if (err instanceof MailferryError && err.code === 'ETHROTTLED') {
       this.throttledMs += ms;
       const c = Math.max(1, Math.floor(this.queue.concurrency / 2));
-      this.d.log.warn(`server is throttling (${err.message}); waiting ${Math.round(ms / 100) / 10} s, ${c} connection(s)`);
+      this.d.log.warn(
+        `server is throttling (${err.message}); waiting ${Math.round(ms / 100) / 10} s, ${c} connection(s)`,
+      );
       this.queue.concurrency = c;
       if (this.throttledMs > this.d.options.maxThrottleMs) {
-        this.halt(new LimitError('ELIMIT', 'the server kept throttling', { hint: 'run the same command later to resume' }));
+        this.halt(
+          new LimitError('ELIMIT', 'the server kept throttling', {
+            hint: 'run the same command later to resume',
+          }),
+        );
         return;
       }
     } else {

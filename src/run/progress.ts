@@ -27,7 +27,11 @@ const MB = 1024 * 1024;
  * cli-progress only when stderr is a terminal: its non-terminal output is broken,
  * so elsewhere a plain line every ~10 s.
  */
-export function startProgress(mode: ProgressMode, c: Counters, write: (line: string) => void): ProgressDisplay {
+export function startProgress(
+  mode: ProgressMode,
+  c: Counters,
+  write: (line: string) => void,
+): ProgressDisplay {
   const resolved = mode === 'auto' ? (process.stderr.isTTY ? 'bar' : 'log') : mode;
   if (resolved === 'none' || c.planned === 0) return { stop() {} };
   if (resolved === 'log') {
@@ -55,7 +59,11 @@ export function startProgress(mode: ProgressMode, c: Counters, write: (line: str
 }
 
 function fields(c: Counters) {
-  return { mb: (c.bytes / MB).toFixed(1), totalMb: (c.plannedBytes / MB).toFixed(1), rate: c.rate().toFixed(1) };
+  return {
+    mb: (c.bytes / MB).toFixed(1),
+    totalMb: (c.plannedBytes / MB).toFixed(1),
+    rate: c.rate().toFixed(1),
+  };
 }
 
 export function logLine(c: Counters): string {

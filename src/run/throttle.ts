@@ -49,7 +49,10 @@ export class MeteredStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.onBytes(chunk.length);
-    if (!this.bucket) return done(null, chunk);
+    if (!this.bucket) {
+      done(null, chunk);
+      return;
+    }
     this.bucket.take(chunk.length).then(
       () => done(null, chunk),
       (err: Error) => done(err),

@@ -1,6 +1,195 @@
-import type { SourceFactory } from '../context.js';
-import { UsageError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import type { EndpointContext, SourceFactory } from '../context.js';
+import { FolderError, MessageError, UsageError } from '../errors.js';
+import type { ServerOptions } from '../net.js';
+import type {
+  FolderInfo,
+  FolderInventory,
+  FolderStat,
+  MessageMeta,
+  Source,
+  SourceCapabilities,
+} from '../types.js';
+import { Pop3Client, Pop3ReplyError } from './pop3-client.js';
+import { parseIdentity } from './pop3-headers.js';
+import { AddedCrlfTrimmer } from './pop3-tail.js';
 
-export const openPop3Source: SourceFactory = async () => {
-  throw new UsageError('pop3 sources are not implemented yet');
+const INBOX: FolderInfo = { name: 'INBOX', delimiter: '/' };
+/** TOP requests per batch: enough to keep a pipeline full, few enough to bound memory. */
+const TOP_BATCH = 200;
+
+interface Numbered {
+  n: number;
+  size: number;
+}
+
+/**
+ * One POP3 session as a Source. Message numbers are per session, so the UIDL → number map is
+ * rebuilt whenever a new session starts (after delete()'s QUIT, or a dropped connection).
+ */
+class Pop3Source implements Source {
+  readonly capabilities: SourceCapabilities = {
+    hasFolders: false,
+    keepsFlags: false,
+    keepsInternalDates: false,
+    lazyIdentity: true,
+    maxConnections: 1,
+    canDelete: true,
+  };
+  private client?: Pop3Client;
+  private byUid?: Map<string, Numbered>;
+  private duplicates: string[] = [];
+
+  constructor(
+    private readonly ctx: EndpointContext,
+    private readonly server: ServerOptions,
+  ) {}
+
+  async session(): Promise<Pop3Client> {
+    if (this.client && !this.client.closed) return this.client;
+    this.byUid = undefined;
+    this.client = await Pop3Client.connect({
+      server: this.server,
+      log: this.ctx.log,
+      onBytes: this.ctx.onBytes,
+    });
+    return this.client;
+  }
+
+  async listFolders(): Promise<FolderInfo[]> {
+    return [{ ...INBOX }];
+  }
+
+  async inventory(folder: FolderInfo): Promise<FolderInventory> {
+    checkFolder(folder);
+    const map = await this.uidMap(true);
+    const messages = [...map].map(([id, m]) => ({ id, size: m.size, flags: [] }));
+    const skipped = this.duplicates.map((id) => ({
+      id,
+      reason: 'the server gives this UIDL to several messages',
+    }));
+    return { folder: { ...INBOX }, messages, ...(skipped.length ? { skipped } : {}) };
+  }
+
+  async identify(folder: FolderInfo, messages: MessageMeta[]): Promise<void> {
+    checkFolder(folder);
+    const client = await this.session();
+    const map = await this.uidMap();
+    const known = messages.filter((m) => map.has(m.id));
+    for (let i = 0; i < known.length; i += TOP_BATCH) {
+      const batch = known.slice(i, i + TOP_BATCH);
+      const heads = await Promise.all(
+        batch.map((m) => client.top(map.get(m.id)!.n, 0).catch(refusedAsUndefined)),
+      );
+      batch.forEach((m, j) => {
+        const head = heads[j];
+        if (!head) return;
+        const id = parseIdentity(head);
+        if (id.messageId) m.messageId = id.messageId;
+        if (id.internalDate) m.internalDate = id.internalDate;
+      });
+    }
+  }
+
+  async open(folder: FolderInfo, message: MessageMeta): Promise<Readable> {
+    checkFolder(folder);
+    const client = await this.session();
+    const entry = (await this.uidMap()).get(message.id);
+    if (!entry) throw gone(message.id, 'it is no longer on the server');
+    let body: Readable;
+    try {
+      body = await client.retr(entry.n);
+    } catch (err) {
+      if (err instanceof Pop3ReplyError) throw gone(message.id, `the server refused RETR: ${err.serverText}`);
+      throw err;
+    }
+    const out = new AddedCrlfTrimmer(entry.size);
+    // pipeline() hands a connection error on to `out`, and a consumer's destroy back to `body`.
+    pipeline(body, out, () => undefined);
+    return out;
+  }
+
+  /**
+   * DELE each message, then QUIT: POP3 deletes only at QUIT, so a connection that drops before
+   * it deletes nothing and a re-run simply tries again. If any DELE is refused, RSET undoes the
+   * marks and nothing is deleted.
+   */
+  async delete(folder: FolderInfo, messages: MessageMeta[]): Promise<void> {
+    checkFolder(folder);
+    const client = await this.session();
+    const map = await this.uidMap();
+    const numbers = messages.flatMap((m) => map.get(m.id)?.n ?? []);
+    if (numbers.length === 0) return;
+    try {
+      await client.deleMany(numbers);
+    } catch (err) {
+      await client.rset().catch(() => undefined);
+      throw err;
+    }
+    await client.quit();
+    this.byUid = undefined;
+  }
+
+  async stat(): Promise<FolderStat[]> {
+    const { count, bytes } = await (await this.session()).stat();
+    return [{ folder: { ...INBOX }, messages: count, bytes }];
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close();
+    this.client = undefined;
+  }
+
+  /** UIDL + LIST (pipelined when the server allows), once per session unless `fresh`. */
+  private async uidMap(fresh = false): Promise<Map<string, Numbered>> {
+    const client = await this.session();
+    if (this.byUid && !fresh) return this.byUid;
+    const [uids, sizes] = await Promise.all([client.uidl(), client.list()]).catch((err) => {
+      if (!(err instanceof Pop3ReplyError)) throw err;
+      throw new FolderError(
+        'EFOLDER',
+        `${this.server.endpoint.host} cannot list messages by UIDL: ${err.serverText}`,
+        {
+          hint: 'mailferry needs a POP3 server with UIDL to resume safely',
+        },
+      );
+    });
+    const sizeOf = new Map(sizes.map((l) => [l.n, l.size]));
+    const map = new Map<string, Numbered>();
+    const dup = new Set<string>();
+    for (const { n, uid } of uids) {
+      if (map.has(uid)) dup.add(uid);
+      else map.set(uid, { n, size: sizeOf.get(n) ?? 0 });
+    }
+    for (const uid of dup) map.delete(uid);
+    this.duplicates = [...dup];
+    this.byUid = map;
+    return map;
+  }
+}
+
+function checkFolder(folder: FolderInfo): void {
+  if (folder.name.toUpperCase() !== 'INBOX') {
+    throw new FolderError('ENOFOLDER', `POP3 has only INBOX, not '${folder.name}'`);
+  }
+}
+
+function gone(id: string, why: string): MessageError {
+  return new MessageError('EGONE', `POP3 message ${id}: ${why}`, { retryable: true });
+}
+
+function refusedAsUndefined(err: unknown): undefined {
+  // A refused TOP leaves the message's identity to its bytes; other failures end the batch.
+  if (err instanceof Pop3ReplyError) return undefined;
+  throw err;
+}
+
+export const openPop3Source: SourceFactory = async (ctx) => {
+  if (ctx.endpoint.kind !== 'pop3' || !ctx.server) {
+    throw new UsageError(`not a POP3 endpoint: ${ctx.endpoint.kind}`);
+  }
+  const source = new Pop3Source(ctx, ctx.server);
+  await source.session();
+  return source;
 };

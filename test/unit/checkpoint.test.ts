@@ -2,9 +2,9 @@ import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { status } from '../../src/commands/status.js';
 import { UsageError } from '../../src/errors.js';
 import { Checkpoint, pairDir } from '../../src/run/checkpoint.js';
-import { status } from '../../src/commands/status.js';
 
 const SRC = 'pop3s://me@127.0.0.1:995';
 const DST = 'imaps://me@127.0.0.1:993';

@@ -4,10 +4,19 @@ import { UsageError } from '../../src/errors.js';
 
 describe('parseEndpoint', () => {
   it('fills default ports and TLS mode per scheme', () => {
-    expect(parseEndpoint('imaps://me@mail.example')).toMatchObject({ kind: 'imap', secure: true, port: 993, user: 'me' });
+    expect(parseEndpoint('imaps://me@mail.example')).toMatchObject({
+      kind: 'imap',
+      secure: true,
+      port: 993,
+      user: 'me',
+    });
     expect(parseEndpoint('imap://me@mail.example')).toMatchObject({ kind: 'imap', secure: false, port: 143 });
     expect(parseEndpoint('pop3s://me@mail.example')).toMatchObject({ kind: 'pop3', secure: true, port: 995 });
-    expect(parseEndpoint('pop3://me@mail.example:1110')).toMatchObject({ kind: 'pop3', secure: false, port: 1110 });
+    expect(parseEndpoint('pop3://me@mail.example:1110')).toMatchObject({
+      kind: 'pop3',
+      secure: false,
+      port: 1110,
+    });
   });
 
   it('decodes a percent-encoded @ in the user name and a folder path', () => {

@@ -5,17 +5,24 @@ import { describe, expect, it } from 'vitest';
 import { defaultTransferOptions } from '../../src/config.js';
 import { ConnectionError, LimitError, MessageError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import { diffFolder, planTotals, type Plan } from '../../src/plan/diff.js';
+import { diffFolder, type Plan, planTotals } from '../../src/plan/diff.js';
 import { Checkpoint } from '../../src/run/checkpoint.js';
 import { Executor } from '../../src/run/executor.js';
 import { Counters } from '../../src/run/progress.js';
-import { MemorySink, MemorySource, corpusLike } from './fakes.js';
+import { corpusLike, MemorySink, MemorySource } from './fakes.js';
 
 async function run(source: MemorySource, sink: MemorySink) {
   const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
   const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
   const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
-  const plan: Plan = { version: 1, source: 's', sink: 'd', createdAt: '', folders, totals: planTotals(folders) };
+  const plan: Plan = {
+    version: 1,
+    source: 's',
+    sink: 'd',
+    createdAt: '',
+    folders,
+    totals: planTotals(folders),
+  };
   const cp = Checkpoint.load(mkdtempSync(join(tmpdir(), 'mf-ex-')), 's', 'd');
   cp.open('s', 'd');
   const ex = new Executor({
@@ -41,7 +48,9 @@ describe('executor', () => {
     const sink = new MemorySink();
     const { result, cp } = await run(source, sink);
     expect(result.copied).toBe(20);
-    expect(sink.stored.map((s) => s.raw.toString())).toEqual([...source.messages.values()].map((m) => m.raw.toString()));
+    expect(sink.stored.map((s) => s.raw.toString())).toEqual(
+      [...source.messages.values()].map((m) => m.raw.toString()),
+    );
     expect(sink.stored[0]!.flags).toEqual(['\\Seen']);
     expect(sink.stored[0]!.date?.getTime()).toBe(1e12 + 1000);
     expect(cp.state.knownIn('INBOX').size).toBe(20);
@@ -50,7 +59,8 @@ describe('executor', () => {
   it('retries a transient error on a fresh session and then succeeds', async () => {
     const source = new MemorySource(corpusLike(3));
     let fails = 2;
-    source.failOpen = (id) => (id === '2' && fails-- > 0 ? new ConnectionError('ECONNRESET', 'reset') : undefined);
+    source.failOpen = (id) =>
+      id === '2' && fails-- > 0 ? new ConnectionError('ECONNRESET', 'reset') : undefined;
     const sink = new MemorySink();
     const { result } = await run(source, sink);
     expect(result.copied).toBe(3);
@@ -64,7 +74,9 @@ describe('executor', () => {
     sink.failAppend = (id) => (id === '3' ? new MessageError('EREJECTED', 'server said no') : undefined);
     const { result } = await run(source, sink);
     expect(result.copied).toBe(4);
-    expect(result.failed).toEqual([{ folder: 'INBOX', id: '3', code: 'EREJECTED', reason: 'server said no' }]);
+    expect(result.failed).toEqual([
+      { folder: 'INBOX', id: '3', code: 'EREJECTED', reason: 'server said no' },
+    ]);
   });
 
   it('stops the whole run on a full quota, keeping what was journaled', async () => {

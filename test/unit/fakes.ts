@@ -1,10 +1,25 @@
 import { Readable } from 'node:stream';
 import { crlfSha256 } from '../../src/hash.js';
-import type { AppendInput, AppendResult, FolderInfo, FolderInventory, MessageMeta, Sink, Source } from '../../src/types.js';
+import type {
+  AppendInput,
+  AppendResult,
+  FolderInfo,
+  FolderInventory,
+  MessageMeta,
+  Sink,
+  Source,
+} from '../../src/types.js';
 
 /** In-memory endpoints for executor unit tests; integration tests use the real Dovecot rig. */
 export class MemorySource implements Source {
-  readonly capabilities = { hasFolders: true, keepsFlags: true, keepsInternalDates: true, lazyIdentity: false, maxConnections: 2, canDelete: true };
+  readonly capabilities = {
+    hasFolders: true,
+    keepsFlags: true,
+    keepsInternalDates: true,
+    lazyIdentity: false,
+    maxConnections: 2,
+    canDelete: true,
+  };
   opened = 0;
   failOpen: (id: string) => Error | undefined = () => undefined;
   constructor(readonly messages: Map<string, { meta: MessageMeta; raw: Buffer }>) {}
@@ -24,8 +39,15 @@ export class MemorySource implements Source {
 }
 
 export class MemorySink implements Sink {
-  readonly capabilities = { hasFolders: true, keepsFlags: true, keepsInternalDates: true, maxConnections: 2, canSearch: false };
-  readonly stored: Array<{ folder: string; raw: Buffer; flags: string[]; date?: Date; meta: MessageMeta }> = [];
+  readonly capabilities = {
+    hasFolders: true,
+    keepsFlags: true,
+    keepsInternalDates: true,
+    maxConnections: 2,
+    canSearch: false,
+  };
+  readonly stored: Array<{ folder: string; raw: Buffer; flags: string[]; date?: Date; meta: MessageMeta }> =
+    [];
   failAppend: (id: string) => Error | undefined = () => undefined;
   corrupt = false;
   async listFolders(): Promise<FolderInfo[]> {
@@ -35,7 +57,9 @@ export class MemorySink implements Sink {
   async inventory(folder: string): Promise<FolderInventory> {
     return {
       folder: { name: folder, delimiter: '/' },
-      messages: this.stored.filter((s) => s.folder === folder).map((s, i) => ({ ...s.meta, id: String(i + 1), flags: s.flags })),
+      messages: this.stored
+        .filter((s) => s.folder === folder)
+        .map((s, i) => ({ ...s.meta, id: String(i + 1), flags: s.flags })),
     };
   }
   async append(input: AppendInput): Promise<AppendResult> {
@@ -44,7 +68,13 @@ export class MemorySink implements Sink {
     const err = this.failAppend(input.meta.id);
     if (err) throw err;
     const raw = Buffer.concat(chunks);
-    this.stored.push({ folder: input.folder, raw, flags: input.flags, date: input.internalDate, meta: input.meta });
+    this.stored.push({
+      folder: input.folder,
+      raw,
+      flags: input.flags,
+      date: input.internalDate,
+      meta: input.meta,
+    });
     return { id: String(this.stored.length), sha256: this.corrupt ? 'bad' : crlfSha256(raw) };
   }
   async close(): Promise<void> {}
@@ -54,7 +84,16 @@ export function corpusLike(n: number): Map<string, { meta: MessageMeta; raw: Buf
   const out = new Map<string, { meta: MessageMeta; raw: Buffer }>();
   for (let i = 1; i <= n; i++) {
     const raw = Buffer.from(`Message-ID: <m${i}@x>\r\nSubject: ${i}\r\n\r\nbody ${i}\r\n`);
-    out.set(String(i), { meta: { id: String(i), size: raw.length, flags: ['\\Seen'], internalDate: new Date(1e12 + i * 1000), messageId: `m${i}@x` }, raw });
+    out.set(String(i), {
+      meta: {
+        id: String(i),
+        size: raw.length,
+        flags: ['\\Seen'],
+        internalDate: new Date(1e12 + i * 1000),
+        messageId: `m${i}@x`,
+      },
+      raw,
+    });
   }
   return out;
 }

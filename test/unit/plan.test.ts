@@ -4,7 +4,11 @@ import { convertName, globToRegExp, mapFolders } from '../../src/plan/folders.js
 import { identityKey, KeyBag, normalizeMessageId } from '../../src/plan/identity.js';
 import type { FolderInfo, FolderInventory, MessageMeta } from '../../src/types.js';
 
-const folder = (name: string, extra: Partial<FolderInfo> = {}): FolderInfo => ({ name, delimiter: '/', ...extra });
+const folder = (name: string, extra: Partial<FolderInfo> = {}): FolderInfo => ({
+  name,
+  delimiter: '/',
+  ...extra,
+});
 const msg = (id: string, mid: string | undefined, size: number, flags: string[] = []): MessageMeta => ({
   id,
   size,
@@ -27,7 +31,13 @@ describe('identity', () => {
   });
   it('KeyBag takes one copy per source copy', () => {
     const bag = KeyBag.of(['a', 'a', 'b']);
-    expect([bag.take('a'), bag.take('a'), bag.take('a'), bag.take('b'), bag.take('c')]).toEqual([true, true, false, true, false]);
+    expect([bag.take('a'), bag.take('a'), bag.take('a'), bag.take('b'), bag.take('c')]).toEqual([
+      true,
+      true,
+      false,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -41,14 +51,18 @@ describe('diffFolder', () => {
   });
 
   it('does not match the same Message-ID with another size', () => {
-    const d = diffFolder(inv([msg('1', 'x@y', 5)]), inv([msg('9', 'x@y', 6)]), new Map(), { compareFlags: false });
+    const d = diffFolder(inv([msg('1', 'x@y', 5)]), inv([msg('9', 'x@y', 6)]), new Map(), {
+      compareFlags: false,
+    });
     expect(d.copy).toHaveLength(1);
   });
 
   it('uses keys an earlier run recorded for sources without identity (POP3)', () => {
     const pop = { id: 'UIDL1', size: 5, flags: [] };
     const sink = inv([msg('7', 'x@y', 5)]);
-    const d = diffFolder(inv([pop]), sink, new Map([['UIDL1', { key: 'mid:x@y:5', sinkId: '7' }]]), { compareFlags: false });
+    const d = diffFolder(inv([pop]), sink, new Map([['UIDL1', { key: 'mid:x@y:5', sinkId: '7' }]]), {
+      compareFlags: false,
+    });
     expect(d.present).toEqual([{ id: 'UIDL1', sinkId: '7', key: 'mid:x@y:5' }]);
   });
 
@@ -61,16 +75,26 @@ describe('diffFolder', () => {
   });
 
   it('copies everything when the sink folder does not exist', () => {
-    const d = diffFolder(inv([msg('1', 'a@b', 1), msg('2', undefined, 2)]), undefined, new Map(), { compareFlags: true });
+    const d = diffFolder(inv([msg('1', 'a@b', 1), msg('2', undefined, 2)]), undefined, new Map(), {
+      compareFlags: true,
+    });
     expect(d.copy.map((c) => c.key)).toEqual(['mid:a@b:1', 'nomid:2:1577836800']);
   });
 });
 
 describe('folder mapping', () => {
-  const sink = [folder('INBOX', { delimiter: '.' }), folder('Sent Items', { delimiter: '.', specialUse: '\\Sent' }), folder('Spam', { delimiter: '.' })];
+  const sink = [
+    folder('INBOX', { delimiter: '.' }),
+    folder('Sent Items', { delimiter: '.', specialUse: '\\Sent' }),
+    folder('Spam', { delimiter: '.' }),
+  ];
 
   it('maps special-use folders by attribute, then by well-known name', () => {
-    const src = [folder('INBOX'), folder('Sent', { specialUse: '\\Sent' }), folder('Junk', { specialUse: '\\Junk' })];
+    const src = [
+      folder('INBOX'),
+      folder('Sent', { specialUse: '\\Sent' }),
+      folder('Junk', { specialUse: '\\Junk' }),
+    ];
     const m = mapFolders(src, sink, '.', true, opts);
     expect(m.map((x) => [x.source.name, x.target.name, x.create])).toEqual([
       ['INBOX', 'INBOX', false],
@@ -89,13 +113,22 @@ describe('folder mapping', () => {
 
   it('applies include, exclude and --map', () => {
     const src = [folder('INBOX'), folder('Lists/a'), folder('Lists/b'), folder('Old')];
-    const m = mapFolders(src, sink, '.', true, { ...opts, include: ['INBOX', 'Lists/*', 'Old'], exclude: ['Lists/b'], map: ['Old=Archive/Old'] });
+    const m = mapFolders(src, sink, '.', true, {
+      ...opts,
+      include: ['INBOX', 'Lists/*', 'Old'],
+      exclude: ['Lists/b'],
+      map: ['Old=Archive/Old'],
+    });
     expect(m.map((x) => x.target.name)).toEqual(['INBOX', 'Lists.a', 'Archive.Old']);
     expect(globToRegExp('Lists/%').test('Lists/a/b')).toBe(false);
   });
 
   it("leaves Gmail's All Mail out unless asked", () => {
-    const src = [folder('INBOX'), folder('[Gmail]', { selectable: false }), folder('[Gmail]/All Mail', { specialUse: '\\All' })];
+    const src = [
+      folder('INBOX'),
+      folder('[Gmail]', { selectable: false }),
+      folder('[Gmail]/All Mail', { specialUse: '\\All' }),
+    ];
     expect(mapFolders(src, sink, '.', true, opts).map((x) => x.source.name)).toEqual(['INBOX']);
     expect(mapFolders(src, sink, '.', true, { ...opts, includeAllMail: true })).toHaveLength(2);
   });

@@ -1,0 +1,251 @@
+import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
+import type { EndpointContext } from './context.js';
+import { isLoopback, type ServerEndpoint } from './endpoint.js';
+import { ConnectionError, type MailferryError, UsageError } from './errors.js';
+import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
+import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
+import type {
+  FolderInfo,
+  FolderInventory,
+  FolderStatus,
+  InventoryOptions,
+  MessageMeta,
+  SpecialUse,
+} from './types.js';
+
+const SPECIAL_USES = new Set<string>([
+  '\\Sent',
+  '\\Drafts',
+  '\\Trash',
+  '\\Junk',
+  '\\Archive',
+  '\\All',
+  '\\Flagged',
+]);
+
+/** Errors imapflow raises when a required STARTTLS cannot happen (no TLS at all, not a bad certificate). */
+const NO_STARTTLS = /STARTTLS|can not start TLS/i;
+
+function imapAuth(secret: AuthSecret): NonNullable<ImapFlowOptions['auth']> {
+  return secret.method === 'xoauth2'
+    ? { user: secret.user, accessToken: secret.secret }
+    : { user: secret.user, pass: secret.secret };
+}
+
+function flowOptions(server: ServerOptions, secret: AuthSecret): ImapFlowOptions {
+  const { endpoint } = server;
+  // A password only goes out in clear to loopback or when the user allowed it.
+  const requireTls = !endpoint.secure && !server.allowPlaintext && !isLoopback(endpoint.host);
+  return {
+    host: endpoint.host,
+    port: endpoint.port,
+    secure: endpoint.secure,
+    ...(requireTls ? { doSTARTTLS: true } : {}),
+    tls: tlsOptions(endpoint.host, server.tls),
+    auth: imapAuth(secret),
+    // imapflow's own logs would carry message data and server replies.
+    logger: false,
+    // Batch sessions: an IDLE between commands only costs round trips.
+    disableAutoIdle: true,
+    connectionTimeout: server.timeoutMs,
+    greetingTimeout: server.timeoutMs,
+    socketTimeout: server.timeoutMs,
+    clientInfo: { name: 'mailferry' },
+  };
+}
+
+/**
+ * Open one authenticated IMAP session. A session cannot reconnect: a retry opens a new one,
+ * and asks the auth provider again (so OAuth2 tokens are fresh).
+ */
+export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
+  const server = ctx.server;
+  if (server?.endpoint.kind !== 'imap') {
+    throw new UsageError('an IMAP adapter needs an imap:// or imaps:// endpoint with server options');
+  }
+  const { endpoint } = server;
+  const secret = await server.auth();
+  const client = new ImapFlow(flowOptions(server, secret));
+  let lastError: unknown;
+  // Without a listener an 'error' event would crash the process; the failing call reports it.
+  client.on('error', (err: unknown) => {
+    lastError = err;
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    client.close();
+    throw connectError(err ?? lastError, server, client.byeReason);
+  }
+  if (!client.secureConnection) assertPlaintextAllowed(server, false);
+  return new ImapSession(client, endpoint);
+}
+
+function connectError(err: unknown, server: ServerOptions, byeReason?: string): MailferryError {
+  const e = err as { tlsFailed?: boolean; code?: string; message?: string; reason?: string };
+  if (e?.tlsFailed && !e.code && NO_STARTTLS.test(e.message ?? '')) {
+    try {
+      assertPlaintextAllowed(server, false);
+    } catch (refusal) {
+      return refusal as MailferryError;
+    }
+  }
+  if (e && typeof e === 'object' && byeReason && !e.reason) e.reason = byeReason;
+  return mapImapError(err, { endpoint: server.endpoint, op: 'connect' });
+}
+
+/** One IMAP connection plus the operations source and sink share. Folder names are imapflow's decoded paths. */
+export class ImapSession {
+  constructor(
+    readonly client: ImapFlow,
+    readonly endpoint: ServerEndpoint,
+  ) {}
+
+  /** Run an imapflow call and map whatever it throws. */
+  async guard<T>(op: ImapOp, folder: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const where: ImapErrorContext = { endpoint: this.endpoint, op, folder };
+      throw mapImapError(err, where);
+    }
+  }
+
+  /** Select (or EXAMINE when readOnly) a folder under imapflow's mailbox lock for the whole of fn. */
+  async withFolder<T>(name: string, readOnly: boolean, fn: () => Promise<T>): Promise<T> {
+    const lock = await this.guard('folder', name, () => this.client.getMailboxLock(name, { readOnly }));
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Take a folder lock whose release the caller owns (streams that outlive the call). */
+  async lockFolder(name: string, readOnly: boolean): Promise<() => void> {
+    const lock = await this.guard('folder', name, () => this.client.getMailboxLock(name, { readOnly }));
+    return () => lock.release();
+  }
+
+  /** UID EXPUNGE and APPENDUID: UIDPLUS, folded into IMAP4rev2. */
+  get hasUidplus(): boolean {
+    return this.client.capabilities.has('UIDPLUS') || this.client.enabled.has('IMAP4REV2');
+  }
+
+  async listFolders(): Promise<FolderInfo[]> {
+    const list = await this.guard('session', undefined, () => this.client.list());
+    return list.map(folderInfo);
+  }
+
+  /** STATUS only: a re-run with nothing new costs one command per folder. Throws ENOFOLDER. */
+  async status(name: string): Promise<FolderStatus> {
+    const st = await this.guard('folder', name, () =>
+      this.client.status(name, { messages: true, uidNext: true, uidValidity: true, highestModseq: true }),
+    );
+    if (!st)
+      throw mapImapError({ responseStatus: 'NO' }, { endpoint: this.endpoint, op: 'folder', folder: name });
+    return {
+      messages: st.messages ?? 0,
+      uidNext: st.uidNext,
+      uidValidity: st.uidValidity?.toString(),
+      highestModseq: st.highestModseq?.toString(),
+    };
+  }
+
+  /** EXAMINE the folder and fetch every message's metadata (never bodies). */
+  async inventory(folder: FolderInfo, options: InventoryOptions = {}): Promise<FolderInventory> {
+    return this.withFolder(folder.name, true, async () => {
+      const box = this.client.mailbox;
+      if (!box) throw new ConnectionError('ECLOSED', `connection to ${this.endpoint.host} closed`);
+      const since = Math.max(1, options.sinceUid ?? 1);
+      const rows: FetchMessageObject[] = [];
+      if (box.exists > 0 && since < box.uidNext) {
+        const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
+        // Collect first: another command inside this loop would deadlock the connection.
+        await this.guard('folder', folder.name, async () => {
+          for await (const m of this.client.fetch(`${since}:*`, query, { uid: true })) rows.push(m);
+        });
+      }
+      // `N:*` also returns the highest UID when it is below N.
+      const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
+      return {
+        folder,
+        uidValidity: box.uidValidity.toString(),
+        uidNext: box.uidNext,
+        highestModseq: box.highestModseq?.toString(),
+        messages,
+      };
+    });
+  }
+
+  /** Total bytes in a folder: STATUS=SIZE when offered, else the sum of RFC822.SIZE. */
+  async folderBytes(name: string): Promise<{ messages: number; bytes: number }> {
+    if (this.client.capabilities.has('STATUS=SIZE') || this.client.enabled.has('IMAP4REV2')) {
+      const st = await this.guard('folder', name, () =>
+        this.client.status(name, { messages: true, size: true }),
+      );
+      if (st && st.size !== undefined) return { messages: st.messages ?? 0, bytes: st.size };
+    }
+    return this.withFolder(name, true, async () => {
+      const box = this.client.mailbox;
+      let bytes = 0;
+      let messages = 0;
+      if (box && box.exists > 0) {
+        await this.guard('folder', name, async () => {
+          for await (const m of this.client.fetch('1:*', { size: true }, { uid: true })) {
+            bytes += m.size ?? 0;
+            messages++;
+          }
+        });
+      }
+      return { messages, bytes };
+    });
+  }
+
+  /** Log out; never throws, also on a connection that is already gone. */
+  async close(): Promise<void> {
+    try {
+      if (this.client.usable) await this.client.logout();
+    } catch {
+      // the connection is going away either way
+    } finally {
+      this.client.close();
+    }
+  }
+}
+
+export function folderInfo(entry: ListResponse): FolderInfo {
+  const flags = [...entry.flags].map((f) => f.toLowerCase());
+  const info: FolderInfo = {
+    name: entry.path,
+    delimiter: entry.delimiter || '/',
+    subscribed: entry.subscribed === true,
+    selectable: !flags.includes('\\noselect') && !flags.includes('\\nonexistent'),
+  };
+  if (entry.specialUse && SPECIAL_USES.has(entry.specialUse))
+    info.specialUse = entry.specialUse as SpecialUse;
+  return info;
+}
+
+export function messageMeta(m: FetchMessageObject): MessageMeta {
+  const meta: MessageMeta = {
+    id: String(m.uid),
+    size: m.size ?? 0,
+    // \Recent belongs to the session, not the message: it is never copied.
+    flags: [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent'),
+  };
+  if (m.internalDate) meta.internalDate = new Date(m.internalDate);
+  const messageId = parseMessageId(m.headers);
+  if (messageId) meta.messageId = messageId;
+  return meta;
+}
+
+/** Message-ID from a `HEADER.FIELDS (MESSAGE-ID)` answer: unfolded, without angle brackets. */
+export function parseMessageId(headers: Buffer | undefined): string | undefined {
+  if (!headers?.length) return undefined;
+  const text = headers.toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
+  const value = /^message-id[ \t]*:(.*)$/im.exec(text)?.[1]?.trim();
+  if (!value) return undefined;
+  const bracketed = /<([^>]*)>/.exec(value)?.[1]?.trim();
+  return (bracketed ?? value).trim() || undefined;
+}

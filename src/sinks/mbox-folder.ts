@@ -1,0 +1,158 @@
+import { type FileHandle, mkdir, open, stat, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { FolderError, UsageError } from '../errors.js';
+import {
+  recordLine,
+  SIDECAR_FORMAT,
+  type SidecarFolder,
+  type SidecarMessage,
+  type SidecarState,
+} from '../formats/mbox-sidecar.js';
+import type { Logger } from '../log.js';
+
+/** One folder's mbox file and sidecar, with what is written versus what is durable. */
+export class MboxFolder {
+  mbox: FileHandle | undefined;
+  sidecar: FileHandle | undefined;
+  /** Where the next message goes (written, maybe not yet synced). */
+  end: number;
+  private committedEnd: number;
+  private sidecarEnd: number;
+  private committedSidecarEnd: number;
+
+  constructor(
+    readonly mboxPath: string,
+    readonly sidecarPath: string,
+    public header: SidecarFolder,
+    readonly messages: SidecarMessage[],
+    end: number,
+    sidecarEnd: number,
+  ) {
+    this.end = this.committedEnd = end;
+    this.sidecarEnd = this.committedSidecarEnd = sidecarEnd;
+  }
+
+  async openHandles(): Promise<void> {
+    this.mbox ??= await open(this.mboxPath, 'r+');
+    this.sidecar ??= await open(this.sidecarPath, 'r+');
+  }
+
+  async appendSidecar(text: string): Promise<void> {
+    await this.openHandles();
+    const buf = Buffer.from(text, 'utf8');
+    await writeFully(this.sidecar!, buf, this.sidecarEnd);
+    this.sidecarEnd += buf.length;
+  }
+
+  committed(): void {
+    this.committedEnd = this.end;
+    this.committedSidecarEnd = this.sidecarEnd;
+  }
+
+  /** Drop everything written since the last commit (a failed sync). */
+  async rollback(): Promise<void> {
+    this.end = this.committedEnd;
+    this.sidecarEnd = this.committedSidecarEnd;
+    await this.mbox?.truncate(this.end);
+    await this.sidecar?.truncate(this.sidecarEnd);
+  }
+
+  /** Undo a message whose body failed half way (nothing after it has been written). */
+  async discardFrom(offset: number): Promise<void> {
+    this.end = offset;
+    await this.mbox?.truncate(offset);
+  }
+
+  async close(): Promise<void> {
+    await this.mbox?.close();
+    await this.sidecar?.close();
+    this.mbox = this.sidecar = undefined;
+  }
+}
+
+/** After a kill: cut the mbox back to the last journaled message and drop a torn sidecar line. */
+export async function recoverFolder(
+  mboxPath: string,
+  sidecarPath: string,
+  state: SidecarState,
+  log: Logger,
+): Promise<MboxFolder> {
+  const header = state.header!;
+  const sidecarSize = (await stat(sidecarPath)).size;
+  if (sidecarSize > state.validBytes) {
+    log.warn(`${sidecarPath}: dropped an unfinished record left by an interrupted run`);
+    await truncateDurably(sidecarPath, state.validBytes);
+  }
+  const mboxSize = (await stat(mboxPath).catch(() => undefined))?.size;
+  if (mboxSize === undefined && state.end === 0) {
+    await (await open(mboxPath, 'a')).close();
+  } else if (mboxSize === undefined || mboxSize < state.end) {
+    throw new UsageError(`${mboxPath} is shorter than its sidecar ${sidecarPath} records`, {
+      hint: 'the file was changed outside mailferry; restore it or move the folder aside',
+    });
+  } else if (mboxSize > state.end) {
+    log.warn(
+      `${mboxPath}: removed ${mboxSize - state.end} bytes of a message an interrupted run left unfinished`,
+    );
+    await truncateDurably(mboxPath, state.end);
+  }
+  return new MboxFolder(mboxPath, sidecarPath, header, state.messages, state.end, state.validBytes);
+}
+
+/** Sidecar (with its folder line) first, then the empty mbox, then the directory entry. */
+export async function createFolder(
+  mboxPath: string,
+  sidecarPath: string,
+  info: Omit<SidecarFolder, 'type' | 'format' | 'version'>,
+): Promise<MboxFolder> {
+  const dir = dirname(mboxPath);
+  await mkdir(dir, { recursive: true });
+  if (await stat(mboxPath).catch(() => undefined)) {
+    throw new FolderError('EFOLDER', `${mboxPath} already exists and was not written by mailferry`, {
+      hint: 'move it away, or use an empty directory as the mbox sink',
+    });
+  }
+  const header: SidecarFolder = { type: 'folder', format: SIDECAR_FORMAT, version: 1, ...info };
+  const line = Buffer.from(recordLine(header), 'utf8');
+  const side = await open(sidecarPath, 'w', 0o600);
+  try {
+    await writeFully(side, line, 0);
+    await side.datasync();
+  } finally {
+    await side.close();
+  }
+  const mbox = await open(mboxPath, 'wx', 0o600);
+  await mbox.datasync();
+  await mbox.close();
+  await syncDir(dir);
+  return new MboxFolder(mboxPath, sidecarPath, header, [], 0, line.length);
+}
+
+export async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+async function truncateDurably(path: string, length: number): Promise<void> {
+  await truncate(path, length);
+  const fh = await open(path, 'r+');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some platforms cannot fsync a directory; the file data itself is synced already.
+  } finally {
+    await fh.close();
+  }
+}

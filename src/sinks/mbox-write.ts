@@ -1,0 +1,179 @@
+import type { FileHandle } from 'node:fs/promises';
+import { FolderError, LimitError, MailferryError } from '../errors.js';
+import type { SidecarMessage } from '../formats/mbox-sidecar.js';
+import {
+  envelopeSender,
+  formatFromLine,
+  HeaderFields,
+  MboxrdCodec,
+  readHeaderFields,
+} from '../formats/mboxrd.js';
+import { CrlfHasher } from '../hash.js';
+import { normalizeMessageId } from '../plan/identity.js';
+import type { AppendInput } from '../types.js';
+import { type MboxFolder, writeFully } from './mbox-folder.js';
+
+/** Headers we look at before writing the From line; a longer header just gets MAILER-DAEMON. */
+const HEAD_PEEK_BYTES = 64 * 1024;
+const WRITE_BUFFER = 256 * 1024;
+const LF = 0x0a;
+
+/**
+ * Stream one message into the folder: From line, quoted bytes, separator. Returns its
+ * sidecar record; the caller syncs and journals it. On failure the partial bytes are cut off.
+ */
+export async function writeMessage(f: MboxFolder, input: AppendInput): Promise<SidecarMessage> {
+  const offset = f.end;
+  try {
+    await f.openHandles();
+    const rec = await writeBody(f.mbox!, offset, input);
+    f.end = rec.end;
+    return rec;
+  } catch (err) {
+    input.body.destroy();
+    await f.discardFrom(offset).catch(() => undefined);
+    // A failing body is the source's error (retryable or not, the source decides): pass it on.
+    throw err instanceof BodyError ? err.original : mapFsError(err, `writing to ${f.mboxPath}`);
+  }
+}
+
+/** Wraps an error thrown by the message body, so it is not mistaken for a disk error. */
+class BodyError extends Error {
+  constructor(readonly original: unknown) {
+    super('the message body failed');
+  }
+}
+
+type Next = () => Promise<IteratorResult<Buffer | string>>;
+
+function bodyReader(body: AsyncIterable<Buffer | string>): Next {
+  const it = body[Symbol.asyncIterator]();
+  return async () => {
+    try {
+      return await it.next();
+    } catch (err) {
+      throw new BodyError(err);
+    }
+  };
+}
+
+/** Disk full is a sink limit (exit 4, resumable); other file errors fail the folder. */
+export function mapFsError(err: unknown, what: string): unknown {
+  if (err instanceof MailferryError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    return new LimitError('EQUOTA', `${what}: the disk is full`, {
+      hint: 'free some space, then run again',
+      cause: err,
+    });
+  }
+  if (typeof e?.code === 'string' && typeof e.syscall === 'string') {
+    return new FolderError('EFOLDER', `${what}: ${e.message}`, { cause: err });
+  }
+  return err;
+}
+
+async function writeBody(fh: FileHandle, offset: number, input: AppendInput): Promise<SidecarMessage> {
+  const next = bodyReader(input.body);
+  const head = await peekHead(next);
+  const fields = new HeaderFields(['return-path', 'date', 'message-id']);
+  readHeaderFields(fields, Buffer.concat(head.chunks));
+  const date = input.internalDate ?? input.meta.internalDate ?? parseDate(fields.get('date')) ?? new Date();
+  const out = new PositionalWriter(fh, offset);
+  await out.write(formatFromLine(envelopeSender(fields.get('return-path')), date));
+  const start = out.pos;
+  const codec = new MboxrdCodec('quote');
+  const hasher = new CrlfHasher();
+  let rawSize = 0;
+  let last = LF;
+  const feed = async (chunk: Buffer) => {
+    if (!chunk.length) return;
+    hasher.update(chunk);
+    rawSize += chunk.length;
+    last = chunk[chunk.length - 1]!;
+    await out.write(codec.update(chunk));
+  };
+  for (const chunk of head.chunks) await feed(chunk);
+  for (let r = head.done ? undefined : await next(); r && !r.done; r = await next())
+    await feed(toBuffer(r.value));
+  await out.write(codec.end());
+  const stored = out.pos - start;
+  // A blank line ends every message; one without a final newline gets one first.
+  await out.write(Buffer.from(last === LF ? '\n' : '\n\n'));
+  await out.flush();
+  const rec: SidecarMessage = {
+    type: 'msg',
+    id: String(offset),
+    offset,
+    start,
+    stored,
+    end: out.pos,
+    size: hasher.bytes,
+    rawSize,
+    sha256: hasher.digest(),
+    sourceId: input.meta.id,
+    flags: [...input.flags],
+  };
+  const messageId = input.meta.messageId ?? normalizeMessageId(fields.get('message-id'));
+  if (messageId) rec.messageId = messageId;
+  const internal = input.internalDate ?? input.meta.internalDate;
+  if (internal) rec.internalDate = internal.toISOString();
+  return rec;
+}
+
+/** Read until the header section ends (or the peek budget is spent), keeping the chunks. */
+async function peekHead(next: Next): Promise<{ chunks: Buffer[]; done: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size < HEAD_PEEK_BYTES) {
+    const r = await next();
+    if (r.done) return { chunks, done: true };
+    const chunk = toBuffer(r.value);
+    chunks.push(chunk);
+    size += chunk.length;
+    const seen = Buffer.concat(chunks);
+    if (/^\r?\n|\n\r?\n/.test(seen.toString('latin1'))) break;
+  }
+  return { chunks, done: false };
+}
+
+function toBuffer(v: Buffer | string): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+function parseDate(text: string | undefined): Date | undefined {
+  if (!text) return undefined;
+  const d = new Date(text.replace(/\s*\([^)]*\)\s*$/, ''));
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** Coalesces small chunks into large positional writes. */
+class PositionalWriter {
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  private written: number;
+
+  constructor(
+    private readonly fh: FileHandle,
+    public pos: number,
+  ) {
+    this.written = pos;
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (!buf.length) return;
+    this.parts.push(buf);
+    this.buffered += buf.length;
+    this.pos += buf.length;
+    if (this.buffered >= WRITE_BUFFER) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.buffered) return;
+    const buf = Buffer.concat(this.parts);
+    this.parts = [];
+    this.buffered = 0;
+    await writeFully(this.fh, buf, this.written);
+    this.written += buf.length;
+  }
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { ImapFlow } from 'imapflow';
+import { crlfSha256 } from '../../src/hash.js';
+import { rig } from './rig.js';
+
+export interface StoredMessage {
+  uid: number;
+  sha256: string;
+  size: number;
+  flags: string[];
+  internalDate: Date;
+  messageId?: string;
+}
+
+/** Reads a whole rig account over IMAPS with imapflow directly: an independent check of what mailferry wrote. */
+export async function readAccount(user: string, password: string): Promise<Map<string, StoredMessage[]>> {
+  const r = rig();
+  const client = new ImapFlow({
+    host: r.host,
+    port: r.ports.imaps,
+    secure: true,
+    auth: { user, pass: password },
+    logger: false,
+    tls: { ca: [readFileSync(r.caFile, 'utf8')] },
+  });
+  await client.connect();
+  const out = new Map<string, StoredMessage[]>();
+  try {
+    for (const box of await client.list()) {
+      if (box.flags.has('\\Noselect')) continue;
+      const lock = await client.getMailboxLock(box.path, { readOnly: true });
+      const msgs: StoredMessage[] = [];
+      try {
+        for await (const m of client.fetch('1:*', {
+          uid: true,
+          flags: true,
+          internalDate: true,
+          source: true,
+          envelope: true,
+          size: true,
+        })) {
+          if (!m.source) continue;
+          const s: StoredMessage = {
+            uid: m.uid,
+            sha256: crlfSha256(m.source),
+            size: m.size ?? m.source.length,
+            flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent').sort(),
+            internalDate: new Date(m.internalDate ?? 0),
+          };
+          if (m.envelope?.messageId) s.messageId = m.envelope.messageId;
+          msgs.push(s);
+        }
+      } finally {
+        lock.release();
+      }
+      out.set(box.path, msgs);
+    }
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+  return out;
+}
+
+/** Multiset of hashes, for exactly-once comparisons. */
+export function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
+  return m;
+}

@@ -1,0 +1,155 @@
+/** The private Dovecot instance's configuration: nothing is included from /etc/dovecot. */
+
+export interface RigPorts {
+  imap: number;
+  imaps: number;
+  pop3: number;
+  pop3s: number;
+}
+
+export interface ConfigInput {
+  instance: string;
+  baseDir: string;
+  ports: RigPorts;
+  mailUid: number;
+  mailGid: number;
+}
+
+/**
+ * Folders that carry a special-use attribute. The first of each kind is created (and subscribed)
+ * for every account; the others are only declared, so a seeded folder of that name gets the attribute.
+ */
+export const SPECIAL_USE_FOLDERS: Readonly<Record<string, string>> = {
+  Sent: '\\Sent',
+  Drafts: '\\Drafts',
+  Trash: '\\Trash',
+  Junk: '\\Junk',
+  Archive: '\\Archive',
+  'Sent Items': '\\Sent',
+  'Sent Messages': '\\Sent',
+  'Deleted Items': '\\Trash',
+  'Deleted Messages': '\\Trash',
+  Spam: '\\Junk',
+};
+const AUTO_CREATED = new Set(['Sent', 'Drafts', 'Trash', 'Junk', 'Archive']);
+
+/** Largest message APPEND accepts; Dovecot 2.3 enforces it but does not advertise it by itself. */
+export const MAX_MAIL_SIZE = '64M';
+
+/** Dovecot size ('100k', '64M', '1G', plain bytes) in bytes; units are powers of 1024. */
+export function sizeBytes(size: string): number {
+  const m = /^(\d+)\s*([kmgt]?)b?$/i.exec(size.trim());
+  if (!m) throw new Error(`bad size ${JSON.stringify(size)}: use e.g. 100k, 2M`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+}
+
+export function rigPaths(baseDir: string) {
+  return {
+    configFile: `${baseDir}/dovecot.conf`,
+    runDir: `${baseDir}/run`,
+    stateDir: `${baseDir}/state`,
+    logFile: `${baseDir}/dovecot.log`,
+    caFile: `${baseDir}/cert.pem`,
+    keyFile: `${baseDir}/key.pem`,
+    usersDir: `${baseDir}/users`,
+    homeDir: `${baseDir}/home`,
+  };
+}
+
+function mailboxBlocks(): string {
+  return Object.entries(SPECIAL_USE_FOLDERS)
+    .map(
+      ([name, use]) =>
+        `  mailbox "${name}" {\n    special_use = ${use}\n    auto = ${AUTO_CREATED.has(name) ? 'subscribe' : 'no'}\n  }`,
+    )
+    .join('\n');
+}
+
+function listener(name: string, port: number, ssl: boolean): string {
+  return `  inet_listener ${name} {\n    address = 127.0.0.1\n    port = ${port}\n    ssl = ${ssl ? 'yes' : 'no'}\n  }`;
+}
+
+/** Where the server listens, TLS and authentication. */
+function serverSection(c: ConfigInput): string {
+  const p = rigPaths(c.baseDir);
+  // One passwd-file per user: parallel test workers add accounts without a lock. Dovecot re-reads
+  // a file when its mtime (seconds) or size changed, checking at most once a second.
+  const passwdArgs = `${p.usersDir}/%u`;
+  return `# mailferry test rig: generated, private instance
+instance_name = ${c.instance}
+base_dir = ${p.runDir}
+state_dir = ${p.stateDir}
+log_path = ${p.logFile}
+protocols = imap pop3
+listen = 127.0.0.1
+shutdown_clients = yes
+
+ssl = yes
+ssl_cert = <${p.caFile}
+ssl_key = <${p.keyFile}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+auth_verbose_passwords = no
+
+passdb {
+  driver = passwd-file
+  args = ${passwdArgs}
+}
+userdb {
+  driver = passwd-file
+  args = ${passwdArgs}
+  default_fields = uid=${c.mailUid} gid=${c.mailGid} home=${p.homeDir}/%u
+}
+
+service imap-login {
+${listener('imap', c.ports.imap, false)}
+${listener('imaps', c.ports.imaps, true)}
+}
+service pop3-login {
+${listener('pop3', c.ports.pop3, false)}
+${listener('pop3s', c.ports.pop3s, true)}
+}
+`;
+}
+
+/** Storage, folders, quota and per-protocol settings. */
+function mailSection(c: ConfigInput): string {
+  return `
+first_valid_uid = ${c.mailUid}
+last_valid_uid = ${c.mailUid}
+first_valid_gid = ${c.mailGid}
+last_valid_gid = ${c.mailGid}
+mail_location = maildir:~/Maildir
+mail_plugins = quota
+pop3_uidl_format = %08Xu%08Xv
+
+namespace inbox {
+  inbox = yes
+  separator = /
+${mailboxBlocks()}
+}
+
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+  # No grace: an APPEND over the limit fails at once, so quota tests are exact.
+  quota_grace = 0
+  quota_max_mail_size = ${MAX_MAIL_SIZE}
+}
+
+protocol imap {
+  mail_plugins = $mail_plugins imap_quota
+  imap_capability = +APPENDLIMIT=${sizeBytes(MAX_MAIL_SIZE)}
+  mail_max_userip_connections = 50
+}
+protocol pop3 {
+  mail_max_userip_connections = 50
+}
+`;
+}
+
+export function dovecotConfig(c: ConfigInput): string {
+  return serverSection(c) + mailSection(c);
+}
