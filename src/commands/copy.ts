@@ -4,6 +4,7 @@ import type { Plan } from '../plan/diff.js';
 import { deleteCopied } from '../run/delete.js';
 import { Executor, type MessageFailure } from '../run/executor.js';
 import { Counters, startProgress } from '../run/progress.js';
+import { Quarantine } from '../run/quarantine.js';
 import { TokenBucket } from '../run/throttle.js';
 import { openSink, openSource, type TransferRequest } from './common.js';
 import { prepareTransfer } from './transfer.js';
@@ -21,6 +22,8 @@ export interface CopyReport {
   bytes: number;
   seconds: number;
   messagesPerSecond: number;
+  /** Peak resident memory of this process so far, in MiB (process.resourceUsage().maxRSS). */
+  peakRssMb: number;
   /** 0 done, 1 some failed, 3 connection, 4 limit, 130 interrupted. */
   exitCode: number;
   stoppedBy?: { code: string; message: string; hint?: string };
@@ -51,6 +54,7 @@ export async function copy(
     bytes: 0,
     seconds: 0,
     messagesPerSecond: 0,
+    peakRssMb: 0,
     exitCode: 0,
     stateDir: checkpoint.dir,
   };
@@ -63,6 +67,7 @@ export async function copy(
   counters.plannedBytes = plan.totals.copyBytes;
   const progress = startProgress(req.progress ?? 'none', counters, (l) => log.info(l));
   const signal = req.signal ?? new AbortController().signal;
+  const quarantine = new Quarantine(checkpoint.dir, log);
   const executor = new Executor({
     plan,
     openSource: () => openSource(p.src),
@@ -76,6 +81,7 @@ export async function copy(
     counters,
     bucket: options.maxBytesPerSecond ? new TokenBucket(options.maxBytesPerSecond) : undefined,
     signal,
+    quarantine,
   });
   let stopped: MailferryError | undefined;
   try {
@@ -102,6 +108,7 @@ export async function copy(
   } finally {
     progress.stop();
     report.seconds = (Date.now() - counters.startedAt) / 1000;
+    report.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     report.messagesPerSecond =
       report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
     checkpoint.append(
@@ -115,6 +122,7 @@ export async function copy(
       true,
     );
     checkpoint.close();
+    await quarantine.close();
   }
   if (stopped)
     report.stoppedBy = {
@@ -135,7 +143,10 @@ export function formatReport(r: CopyReport): string {
   if (r.deleted) lines.push(`Deleted at the source after confirming the copies: ${r.deleted}`);
   if (r.failed.length) {
     lines.push(`Failed: ${r.failed.length} (a re-run retries them)`);
-    for (const f of r.failed.slice(0, 50)) lines.push(`  ${f.folder} ${f.id}: ${f.code} ${f.reason}`);
+    for (const f of r.failed.slice(0, 50)) {
+      const aside = f.quarantined ? `; set aside in ${f.quarantined}` : '';
+      lines.push(`  ${f.folder} ${f.id}: ${f.code} ${f.reason}${aside}`);
+    }
     if (r.failed.length > 50) lines.push(`  ... and ${r.failed.length - 50} more (see --json)`);
   }
   return lines.join('\n');

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import type { TransferOptions } from '../config.js';
 import { ConnectionError, isRetryable, LimitError, MailferryError, MessageError } from '../errors.js';
@@ -10,6 +10,7 @@ import type { MessageMeta, Sink, SinkCapabilities, Source, SourceCapabilities } 
 import type { Checkpoint } from './checkpoint.js';
 import { SessionPool } from './pool.js';
 import type { Counters } from './progress.js';
+import type { Quarantine } from './quarantine.js';
 import { backoffDelay, waitFor } from './retry.js';
 import { MeteredStream, type TokenBucket } from './throttle.js';
 
@@ -18,6 +19,8 @@ export interface MessageFailure {
   id: string;
   code: string;
   reason: string;
+  /** Set when the message was set aside in the quarantine archive. */
+  quarantined?: string;
 }
 
 export interface ExecuteResult {
@@ -45,6 +48,8 @@ export interface ExecuteDeps {
   counters: Counters;
   bucket?: TokenBucket;
   signal: AbortSignal;
+  /** Where messages too big for the sink are set aside. */
+  quarantine?: Quarantine;
 }
 
 /** Runs a plan on a rate-limited queue, one journal line per message the sink made durable. */
@@ -155,7 +160,8 @@ export class Executor {
       } catch (err) {
         if (this.fatal(err)) return;
         if (!isRetryable(err) || attempt >= this.d.options.retries) {
-          this.fail(fp.source.name, item.id, err);
+          const failure = this.fail(fp.source.name, item.id, err);
+          if (err instanceof MailferryError && err.code === 'ETOOBIG') await this.setAside(fp, item, failure);
           return;
         }
         await this.backOff(attempt, err);
@@ -180,11 +186,10 @@ export class Executor {
       sourceBroken = true;
     });
     const hasher = new CrlfHasher();
-    const metered = new MeteredStream(this.d.bucket, (n) => {
-      this.d.counters.bytes += n;
+    const metered = new MeteredStream(this.d.bucket, (chunk) => {
+      hasher.update(chunk);
+      this.d.counters.bytes += chunk.length;
     });
-    const tap = new PassThrough();
-    tap.on('data', (chunk: Buffer) => hasher.update(chunk));
     body.on('error', (err) => metered.destroy(err));
     const piped = body.pipe(metered);
     let sink: Sink | undefined;
@@ -195,7 +200,7 @@ export class Executor {
         meta,
         flags: this.flagsFor(item),
         internalDate: item.internalDate ? new Date(item.internalDate) : undefined,
-        body: piped.pipe(tap),
+        body: piped,
       });
       const sha = hasher.digest();
       if (res.sha256 && res.sha256 !== sha) {
@@ -288,12 +293,31 @@ export class Executor {
     await waitFor(ms, this.stop.signal);
   }
 
-  private fail(folder: string, id: string, err: unknown): void {
+  private fail(folder: string, id: string, err: unknown): MessageFailure {
     const code = err instanceof MailferryError ? err.code : 'EUNKNOWN';
     const reason = err instanceof Error ? err.message : String(err);
-    this.result.failed.push({ folder, id, code, reason });
+    const failure: MessageFailure = { folder, id, code, reason };
+    this.result.failed.push(failure);
     this.d.counters.failed++;
     this.d.log.warn(`${folder} message ${id} not copied: ${reason}`);
+    return failure;
+  }
+
+  private async setAside(fp: FolderPlan, item: PlanItem, failure: MessageFailure): Promise<void> {
+    const q = this.d.quarantine;
+    if (!q) return;
+    const source = await this.sources.acquire();
+    try {
+      await q.add(source, fp.source, toMeta(item));
+      this.sources.release(source);
+      failure.quarantined = q.path;
+      this.d.log.warn(`${fp.source.name} message ${item.id} set aside in ${q.path}`);
+    } catch (err) {
+      this.sources.release(source, isRetryable(err));
+      this.d.log.warn(
+        `${fp.source.name} message ${item.id} could not be set aside: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
   }
 }
 

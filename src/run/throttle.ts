@@ -38,17 +38,20 @@ export class TokenBucket {
   }
 }
 
-/** Passes bytes through, waiting on the bucket and counting what went by. */
+/**
+ * Passes bytes through, waiting on the bucket and showing each chunk to `onChunk` (counters,
+ * hashing). Being a step of the pipe, it never starts the flow before the sink reads.
+ */
 export class MeteredStream extends Transform {
   constructor(
     private readonly bucket: TokenBucket | undefined,
-    private readonly onBytes: (n: number) => void,
+    private readonly onChunk: (chunk: Buffer) => void,
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.onBytes(chunk.length);
+    this.onChunk(chunk);
     if (!this.bucket) {
       done(null, chunk);
       return;

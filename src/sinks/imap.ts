@@ -168,6 +168,8 @@ class ImapSink implements Sink {
   }
 
   append(input: AppendInput): Promise<AppendResult> {
+    // Queued behind other appends: a caller that taps 'data' must not let the body flow away meanwhile.
+    input.body.pause();
     const run = this.tail.then(() => this.appendNow(input));
     this.tail = run.catch(() => undefined);
     return run;

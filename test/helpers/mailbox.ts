@@ -67,3 +67,8 @@ export function countBy<T>(items: T[], key: (t: T) => string): Map<string, numbe
   for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
   return m;
 }
+
+/** Bytes, flags and internal date to the second. */
+export function signature(m: StoredMessage): string {
+  return `${m.sha256} ${m.flags.join(',')} ${Math.floor(m.internalDate.getTime() / 1000)}`;
+}

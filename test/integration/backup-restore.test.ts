@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { doneCount, runAndKill } from '../helpers/kill.js';
-import { countBy, readAccount, type StoredMessage } from '../helpers/mailbox.js';
+import { countBy, readAccount, type StoredMessage, signature } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
 import { DEFAULT_FOLDERS, type SeededMessage, seedAccount } from '../rig/seed.js';
 
@@ -17,15 +17,13 @@ beforeAll(async () => {
   seeded = await seedAccount(rig(), src.user, { folders: DEFAULT_FOLDERS, edgeCases: 'INBOX', flags: true });
 }, 300_000);
 
-const sig = (m: StoredMessage) =>
-  `${m.sha256} ${m.flags.join(',')} ${Math.floor(m.internalDate.getTime() / 1000)}`;
 const ca = () => ['--ca-file', rig().caFile];
 const opts = (stateDir: string) => ['--state-dir', stateDir, '--progress', 'none', '--json', ...ca()];
 
 function expectSameMailbox(a: Map<string, StoredMessage[]>, b: Map<string, StoredMessage[]>): void {
   for (const [folder, msgs] of a) {
     if (!msgs.length) continue;
-    expect(countBy(b.get(folder) ?? [], sig), folder).toEqual(countBy(msgs, sig));
+    expect(countBy(b.get(folder) ?? [], signature), folder).toEqual(countBy(msgs, signature));
   }
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
@@ -38,6 +39,13 @@ function input(folder: string, raw: Buffer, flags: string[] = [], internalDate?:
     internalDate,
     body: Readable.from(chunks),
   };
+}
+
+async function* slowly(raw: Buffer): AsyncGenerator<Buffer> {
+  for (let i = 0; i < raw.length; i += 4096) {
+    await sleep(1);
+    yield raw.subarray(i, i + 4096);
+  }
 }
 
 const edge = new Map(edgeCaseMessages().map((e) => [e.name, e.raw]));
@@ -109,10 +117,20 @@ describe('IMAP sink against Dovecot', () => {
     expect(byName.get('Versteckt')).toMatchObject({ subscribed: false, selectable: true });
   });
 
-  it('takes concurrent appends on one session, each with its own UID', async () => {
+  it('takes concurrent appends on one session, each with its own UID and whole body', async () => {
     const raws = corpusMessages(12, 20);
     const results = await Promise.all(
-      raws.map((raw, i) => sink.append(input(i % 2 ? 'Para' : 'INBOX', raw, ['\\Seen']))),
+      raws.map((raw, i) => {
+        // Like the executor: bodies arrive slowly and a 'data' listener taps them while they queue.
+        const body = Readable.from(slowly(raw)).pipe(new PassThrough());
+        body.on('data', () => undefined);
+        return sink.append({
+          folder: i % 2 ? 'Para' : 'INBOX',
+          meta: { id: `${i}`, size: raw.length, flags: [] },
+          flags: [],
+          body,
+        });
+      }),
     );
     expect(results.map((r) => r.sha256)).toEqual(raws.map((r) => crlfSha256(r)));
     const para = await sink.inventory('Para');
@@ -120,6 +138,13 @@ describe('IMAP sink against Dovecot', () => {
       results
         .filter((_, i) => i % 2)
         .map((r) => r.id)
+        .sort(),
+    );
+    const stored = (await readAccount(account.user, account.password)).get('Para') ?? [];
+    expect(stored.map((m) => m.sha256).sort()).toEqual(
+      results
+        .filter((_, i) => i % 2)
+        .map((r) => r.sha256)
         .sort(),
     );
   });

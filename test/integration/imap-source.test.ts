@@ -211,6 +211,8 @@ describe('IMAP source delete', () => {
       const left = await src.inventory(inbox);
       expect(left.messages.map((m) => m.id)).toEqual(['2', '3', '4', '6']);
       expect(left.messages.find((m) => m.id === '3')?.flags).toContain('\\Deleted');
+      const gone = await src.open(inbox, inv.messages[0]!).catch((e: unknown) => e);
+      expect(gone).toMatchObject({ code: 'EGONE', exitCode: 1 });
     } finally {
       await src.close();
     }

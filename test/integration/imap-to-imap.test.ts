@@ -5,7 +5,7 @@ import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { doneCount, runAndKill } from '../helpers/kill.js';
-import { countBy, readAccount, type StoredMessage } from '../helpers/mailbox.js';
+import { countBy, readAccount, type StoredMessage, signature } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
 import { doveadm } from '../rig/dovecot.js';
 import { corpusMessages, DEFAULT_FOLDERS, type SeededMessage, seedAccount } from '../rig/seed.js';
@@ -34,9 +34,6 @@ function copyArgs(sinkUser: string, stateDir: string, extra: string[] = []): str
   ];
 }
 
-const sig = (m: StoredMessage) =>
-  `${m.sha256} ${m.flags.join(',')} ${Math.floor(m.internalDate.getTime() / 1000)}`;
-
 /** Per folder: the same multiset of (bytes, flags, internal date to the second). */
 function expectSameMailbox(a: Map<string, StoredMessage[]>, b: Map<string, StoredMessage[]>): void {
   const nonEmpty = (m: Map<string, StoredMessage[]>) =>
@@ -47,7 +44,7 @@ function expectSameMailbox(a: Map<string, StoredMessage[]>, b: Map<string, Store
   expect(nonEmpty(b)).toEqual(nonEmpty(a));
   for (const [folder, msgs] of a) {
     expect(b.get(folder)?.length ?? 0, folder).toBe(msgs.length);
-    expect(countBy(b.get(folder) ?? [], sig), folder).toEqual(countBy(msgs, sig));
+    expect(countBy(b.get(folder) ?? [], signature), folder).toEqual(countBy(msgs, signature));
   }
 }
 

@@ -13,6 +13,8 @@ export interface ConfigInput {
   ports: RigPorts;
   mailUid: number;
   mailGid: number;
+  /** Where Dovecot's oauth2 passdb asks about tokens (test/rig/oauth.ts); none = no OAuth2 logins. */
+  oauth2Url?: string;
 }
 
 /**
@@ -53,6 +55,7 @@ export function rigPaths(baseDir: string) {
     keyFile: `${baseDir}/key.pem`,
     usersDir: `${baseDir}/users`,
     homeDir: `${baseDir}/home`,
+    oauth2File: `${baseDir}/dovecot-oauth2.conf.ext`,
   };
 }
 
@@ -67,6 +70,30 @@ function mailboxBlocks(): string {
 
 function listener(name: string, port: number, ssl: boolean): string {
   return `  inet_listener ${name} {\n    address = 127.0.0.1\n    port = ${port}\n    ssl = ${ssl ? 'yes' : 'no'}\n  }`;
+}
+
+/** Settings file of the oauth2 passdb: token introspection against test/rig/oauth.ts. */
+export function oauth2Config(url: string): string {
+  // The active check needs the introspection answer even when a field is already known.
+  return `introspection_mode = post
+introspection_url = ${url}/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+timeout_msecs = 10000
+`;
+}
+
+/** Only XOAUTH2 and OAUTHBEARER logins reach it; password logins never do. */
+function oauth2Passdb(c: ConfigInput): string {
+  if (!c.oauth2Url) return '';
+  return `
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${rigPaths(c.baseDir).oauth2File}
+}`;
 }
 
 /** Where the server listens, TLS and authentication. */
@@ -89,14 +116,16 @@ ssl_cert = <${p.caFile}
 ssl_key = <${p.keyFile}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${c.oauth2Url ? ' oauthbearer xoauth2' : ''}
 auth_verbose = yes
 auth_verbose_passwords = no
+# No auth cache: a rotated OAuth2 token or a changed password counts at the very next login.
+auth_cache_size = 0
 
 passdb {
   driver = passwd-file
   args = ${passwdArgs}
-}
+}${oauth2Passdb(c)}
 userdb {
   driver = passwd-file
   args = ${passwdArgs}

@@ -13,7 +13,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dovecotConfig, type RigPorts, rigPaths } from './config.js';
+import { dovecotConfig, oauth2Config, type RigPorts, rigPaths } from './config.js';
+import { type OAuthServer, startOAuthServer } from './oauth.js';
 import { killInstance } from './procs.js';
 import { ensureMailUser, freePorts, lookupGroup, makeCertificate, run, waitForGreeting } from './system.js';
 
@@ -32,7 +33,12 @@ export interface RigInfo {
   pid: number;
   mailUid: number;
   mailGid: number;
+  /** Token introspection for OAuth2 logins (test/rig/oauth.ts), served by the process that started the rig. */
+  oauth2Url?: string;
 }
+
+/** Introspection servers of the rigs this process started, by base dir (RigInfo must stay plain data). */
+const oauthServers = new Map<string, OAuthServer>();
 
 const DOVECOT = '/usr/sbin/dovecot';
 const DOVEADM = '/usr/bin/doveadm';
@@ -105,6 +111,9 @@ export async function startRig(opts: { baseDir?: string } = {}): Promise<RigInfo
   const p = rigPaths(baseDir);
   await makeCertificate(p.caFile, p.keyFile);
   const instance = `mfrig-${randomBytes(4).toString('hex')}`;
+  const oauth = await startOAuthServer(baseDir);
+  oauthServers.set(baseDir, oauth);
+  writeFileSync(p.oauth2File, oauth2Config(oauth.url), { mode: 0o644 });
   // Free ports can be taken by someone else before Dovecot binds them: try a few times.
   for (let attempt = 1; ; attempt++) {
     const [imap, imaps, pop3, pop3s] = await freePorts(4);
@@ -119,23 +128,40 @@ export async function startRig(opts: { baseDir?: string } = {}): Promise<RigInfo
       pid: 0,
       mailUid: uid,
       mailGid: gid,
+      oauth2Url: oauth.url,
     };
     writeFileSync(
       p.configFile,
-      dovecotConfig({ instance, baseDir, ports: rig.ports, mailUid: uid, mailGid: gid }),
+      dovecotConfig({
+        instance,
+        baseDir,
+        ports: rig.ports,
+        mailUid: uid,
+        mailGid: gid,
+        oauth2Url: oauth.url,
+      }),
     );
     try {
       await launch(rig);
       return rig;
     } catch (err) {
-      if (attempt >= 3 || !/in use/i.test((err as Error).message)) throw err;
+      if (attempt >= 3 || !/in use/i.test((err as Error).message)) {
+        await closeOAuth(baseDir);
+        throw err;
+      }
     }
   }
+}
+
+async function closeOAuth(baseDir: string): Promise<void> {
+  await oauthServers.get(baseDir)?.close();
+  oauthServers.delete(baseDir);
 }
 
 /** Stop the instance and wait until all its processes are gone; remove baseDir unless kept. */
 export async function stopRig(rig: RigInfo, opts: { keep?: boolean } = {}): Promise<void> {
   await killInstance(rig.instance, rig.configFile, masterPid(rig) ?? rig.pid);
+  await closeOAuth(rig.baseDir);
   const keep = opts.keep ?? process.env.MAILFERRY_RIG_KEEP === '1';
   if (!keep) rmSync(rig.baseDir, { recursive: true, force: true });
 }

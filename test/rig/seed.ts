@@ -67,7 +67,9 @@ export function headerValue(raw: Buffer, name: string): string | undefined {
 
 function internalDateOf(raw: Buffer, index: number): Date {
   const parsed = Date.parse(headerValue(raw, 'Date') ?? '');
-  const ok = Number.isFinite(parsed) && parsed > Date.UTC(1990, 0) && parsed < Date.UTC(2030, 0);
+  // Servers store the time of the APPEND for a date in the future (Dovecot: over 2 h ahead), so
+  // seeded dates stay in the past, like a real mailbox's.
+  const ok = Number.isFinite(parsed) && parsed > Date.UTC(1990, 0) && parsed < Date.now() - 86_400_000;
   // Fallback: a deterministic spread, seven hours apart from 2002-01-01.
   const ms = ok ? parsed : Date.UTC(2002, 0, 1) + index * 7 * 3600_000;
   return new Date(Math.floor(ms / 1000) * 1000);
