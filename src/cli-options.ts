@@ -23,6 +23,8 @@ export interface CliArgs {
   'include-all-mail'?: boolean;
   'large-message'?: string;
   'dry-run'?: boolean;
+  retries?: number;
+  'max-throttle-wait'?: number;
   progress?: ProgressMode;
   'source-password-file'?: string;
   'sink-password-file'?: string;
@@ -93,6 +95,9 @@ export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferReq
     includeAllMail: !!a['include-all-mail'],
     dryRun: !!a['dry-run'],
   };
+  if (a.retries !== undefined) req.retries = Math.max(0, Math.floor(a.retries));
+  const wait = positive('max-throttle-wait', a['max-throttle-wait']);
+  if (wait !== undefined) req.maxThrottleMs = wait * 1000;
   if (a['ca-file']) req.caFile = a['ca-file'];
   if (a['state-dir']) req.stateDir = a['state-dir'];
   return req;

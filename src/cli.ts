@@ -53,6 +53,12 @@ function transferOptions(y: Argv): Argv<CliArgs> {
       describe: "also copy Gmail's [Gmail]/All Mail",
     })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
+    .option('retries', { type: 'number', default: 5, describe: 'retries per message on transient errors' })
+    .option('max-throttle-wait', {
+      type: 'number',
+      default: 900,
+      describe: 'seconds of server throttling to sit out before stopping with exit 4',
+    })
     .option('dry-run', { type: 'boolean', default: false, describe: 'copy behaves as plan' })
     .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
     .option('source-password-file', { type: 'string' })

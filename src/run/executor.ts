@@ -70,14 +70,17 @@ export class Executor {
 
   constructor(private readonly d: ExecuteDeps) {
     const n = Math.max(1, d.options.connections);
-    this.sources = new SessionPool(d.openSource, Math.min(n, d.sourceCaps.maxConnections));
+    // A source or sink allowing one session shares it between workers: the POP3 client
+    // pipelines concurrent RETRs, file sinks serialise their appends.
+    const srcMax = Math.min(n, d.sourceCaps.maxConnections);
+    this.sources = new SessionPool(d.openSource, srcMax, srcMax === 1);
     const sinkMax = Math.min(n, d.sinkCaps.maxConnections);
     this.sinks = new SessionPool(d.openSink, sinkMax, sinkMax === 1);
+    const concurrency = Math.min(n, 16);
     if (d.initial) {
       this.sources.adopt(d.initial.source);
       this.sinks.adopt(d.initial.sink);
     }
-    const concurrency = Math.min(n, Math.max(d.sourceCaps.maxConnections, 1) * 2, 16);
     const rate = d.options.maxMessagesPerSecond;
     this.queue = new PQueue(
       rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency },
@@ -88,10 +91,8 @@ export class Executor {
 
   async run(): Promise<ExecuteResult> {
     try {
-      for (const folder of this.d.plan.folders) {
-        if (this.stop.signal.aborted) break;
-        await this.runFolder(folder);
-      }
+      // Folders run side by side; the shared queue bounds how much runs at once.
+      await Promise.all(this.d.plan.folders.map((f) => this.runFolder(f)));
       await this.queue.onIdle();
     } finally {
       this.d.checkpoint.sync();

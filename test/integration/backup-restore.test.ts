@@ -45,6 +45,28 @@ describe.each(['zip', 'mbox'] as const)('IMAP → %s → IMAP', (kind) => {
     expect(JSON.parse(again.stdout)).toMatchObject({ copied: 0 });
   });
 
+  it('an incremental run adds only new mail and leaves a valid archive', async () => {
+    const scratch = await freshAccount(`bak-${kind}-inc`);
+    const inc = mkdtempSync(join(tmpdir(), `mf-${kind}-inc-`));
+    const target = kind === 'zip' ? `zip:${join(inc, 'i.zip')}` : `mbox:${join(inc, 'i')}`;
+    const state = mkdtempSync(join(tmpdir(), 'mf-state-'));
+    const env = { MAILFERRY_SOURCE_PASSWORD: scratch.password };
+    const first = await seedAccount(rig(), scratch.user, {
+      folders: [{ name: 'INBOX', count: 40, offset: 5800 }],
+    });
+    const r1 = await runCli(['copy', imapUrl(scratch.user), target, ...opts(state)], env);
+    expect(JSON.parse(r1.stdout)).toMatchObject({ copied: first.length });
+    const more = await seedAccount(rig(), scratch.user, {
+      folders: [{ name: 'INBOX', count: 7, offset: 5850 }],
+    });
+    const r2 = await runCli(['copy', imapUrl(scratch.user), target, ...opts(state)], env);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ copied: more.length });
+    if (kind === 'zip') execFileSync('unzip', ['-tq', target.slice(4)]);
+    const v = await runCli(['verify', imapUrl(scratch.user), target, ...opts(state)], env);
+    expect(v.code, v.stdout).toBe(0);
+  });
+
   it('other tools read the archive', () => {
     const path = archive.slice(archive.indexOf(':') + 1);
     if (kind === 'zip') {
