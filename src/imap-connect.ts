@@ -2,6 +2,7 @@ import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListRespo
 import type { EndpointContext } from './context.js';
 import { isLoopback, type ServerEndpoint } from './endpoint.js';
 import { ConnectionError, type MailferryError, UsageError } from './errors.js';
+import { messageIdOf } from './headers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import type {
@@ -235,17 +236,9 @@ export function messageMeta(m: FetchMessageObject): MessageMeta {
     flags: [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent'),
   };
   if (m.internalDate) meta.internalDate = new Date(m.internalDate);
-  const messageId = parseMessageId(m.headers);
+  const messageId = messageIdOf(m.headers);
   if (messageId) meta.messageId = messageId;
   return meta;
 }
 
 /** Message-ID from a `HEADER.FIELDS (MESSAGE-ID)` answer: unfolded, without angle brackets. */
-export function parseMessageId(headers: Buffer | undefined): string | undefined {
-  if (!headers?.length) return undefined;
-  const text = headers.toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
-  const value = /^message-id[ \t]*:(.*)$/im.exec(text)?.[1]?.trim();
-  if (!value) return undefined;
-  const bracketed = /<([^>]*)>/.exec(value)?.[1]?.trim();
-  return (bracketed ?? value).trim() || undefined;
-}

@@ -10,6 +10,7 @@ import {
 } from '../formats/zip-manifest.js';
 import { type CentralEntry, ZipReader } from '../formats/zip-reader.js';
 import { FLAG_ENCRYPTED, METHOD_DEFLATE, METHOD_STORE } from '../formats/zip-structures.js';
+import { messageIdOf } from '../headers.js';
 import type {
   FolderInfo,
   FolderInventory,
@@ -150,14 +151,8 @@ class ZipSource implements Source {
     } finally {
       stream.destroy();
     }
-    return parseMessageId(head.toString('latin1'));
+    return messageIdOf(head);
   }
-}
-
-export function parseMessageId(text: string): string | undefined {
-  const headers = text.split(/\r?\n\r?\n/)[0]!.replace(/\r?\n[ \t]+/g, ' ');
-  const m = /^message-id:[ \t]*<?([^\s<>]+)>?/im.exec(headers);
-  return m?.[1];
 }
 
 function folderOfPath(entryName: string): string {

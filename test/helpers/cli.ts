@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { rig } from './rig.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -40,4 +41,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 /** Stderr lines mailferry itself wrote (progress lines aside). */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.startsWith('mailferry:'));
+}
+
+/** What every transfer test passes: trust the rig's CA, a private state directory, no progress, JSON. */
+export function runOptions(stateDir: string): string[] {
+  return ['--ca-file', rig().caFile, '--state-dir', stateDir, '--progress', 'none', '--json'];
 }

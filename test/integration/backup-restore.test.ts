@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOptions } from '../helpers/cli.js';
 import { doneCount, runAndKill } from '../helpers/kill.js';
 import { countBy, readAccount, type StoredMessage, signature } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
@@ -17,8 +17,7 @@ beforeAll(async () => {
   seeded = await seedAccount(rig(), src.user, { folders: DEFAULT_FOLDERS, edgeCases: 'INBOX', flags: true });
 }, 300_000);
 
-const ca = () => ['--ca-file', rig().caFile];
-const opts = (stateDir: string) => ['--state-dir', stateDir, '--progress', 'none', '--json', ...ca()];
+const opts = runOptions;
 
 function expectSameMailbox(a: Map<string, StoredMessage[]>, b: Map<string, StoredMessage[]>): void {
   for (const [folder, msgs] of a) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOptions } from '../helpers/cli.js';
 import { doneCount, runAndKill } from '../helpers/kill.js';
 import { countBy, readAccount, type StoredMessage, signature } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
@@ -23,13 +23,7 @@ function copyArgs(sinkUser: string, stateDir: string, extra: string[] = []): str
     'copy',
     imapUrl(src.user, { tls: 'imap' }),
     imapUrl(sinkUser, { tls: 'imap' }),
-    '--ca-file',
-    rig().caFile,
-    '--state-dir',
-    stateDir,
-    '--progress',
-    'none',
-    '--json',
+    ...runOptions(stateDir),
     ...extra,
   ];
 }

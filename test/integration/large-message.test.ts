@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOptions } from '../helpers/cli.js';
 import { countBy, readAccount } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
 import { type SeededMessage, seedAccount } from '../rig/seed.js';
@@ -35,24 +35,10 @@ describe('a 50 MB message', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mf-big-'));
     const target = kind === 'imap' ? await freshAccount('big-dst') : undefined;
     const sink = target ? imapUrl(target.user) : kind === 'zip' ? `zip:${join(dir, 'a.zip')}` : `mbox:${dir}`;
-    const res = await runCli(
-      [
-        'copy',
-        imapUrl(src.user),
-        sink,
-        '--ca-file',
-        rig().caFile,
-        '--state-dir',
-        state,
-        '--progress',
-        'none',
-        '--json',
-      ],
-      {
-        MAILFERRY_SOURCE_PASSWORD: src.password,
-        MAILFERRY_SINK_PASSWORD: target?.password ?? '',
-      },
-    );
+    const res = await runCli(['copy', imapUrl(src.user), sink, ...runOptions(state)], {
+      MAILFERRY_SOURCE_PASSWORD: src.password,
+      MAILFERRY_SINK_PASSWORD: target?.password ?? '',
+    });
     expect(res.code, res.stderr).toBe(0);
     return { report: JSON.parse(res.stdout) as { copied: number; peakRssMb: number }, target };
   }

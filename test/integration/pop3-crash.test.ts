@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOptions } from '../helpers/cli.js';
 import { doneCount, journalLines, runAndKill } from '../helpers/kill.js';
 import { countBy, readAccount } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
@@ -27,13 +27,7 @@ function copyArgs(popUser: string, sinkUser: string, stateDir: string, extra: st
     'copy',
     pop3Url(popUser, { tls: 'pop3' }),
     imapUrl(sinkUser, { tls: 'imap' }),
-    '--ca-file',
-    rig().caFile,
-    '--state-dir',
-    stateDir,
-    '--progress',
-    'none',
-    '--json',
+    ...runOptions(stateDir),
     ...extra,
   ];
 }

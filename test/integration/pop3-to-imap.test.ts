@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runCli } from '../helpers/cli.js';
+import { errorLines, runCli, runOptions } from '../helpers/cli.js';
 import { countBy, readAccount } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
 import { mailboxStatus, setQuota } from '../rig/accounts.js';
@@ -41,13 +41,7 @@ function args(sinkUser: string, stateDir: string, extra: string[] = []): string[
     'copy',
     pop3Url(pop.user, { tls: 'pop3s' }),
     imapUrl(sinkUser, { tls: 'imaps' }),
-    '--ca-file',
-    rig().caFile,
-    '--state-dir',
-    stateDir,
-    '--progress',
-    'none',
-    '--json',
+    ...runOptions(stateDir),
     ...extra,
   ];
 }

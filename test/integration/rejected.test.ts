@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runOptions } from '../helpers/cli.js';
 import { doneCount, runAndKill } from '../helpers/kill.js';
 import { countBy, readAccount } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
@@ -29,18 +29,7 @@ describe('a message the sink rejects as too big', () => {
   it('is set aside in the quarantine archive, listed in the report, and the run goes on with exit 1', async () => {
     const sink = await freshAccount('rej-dst', { maxMailSize: '1M' });
     const state = mkdtempSync(join(tmpdir(), 'mf-state-'));
-    const args = [
-      'copy',
-      imapUrl(src.user),
-      imapUrl(sink.user),
-      '--ca-file',
-      rig().caFile,
-      '--state-dir',
-      state,
-      '--progress',
-      'none',
-      '--json',
-    ];
+    const args = ['copy', imapUrl(src.user), imapUrl(sink.user), ...runOptions(state)];
     const env = { MAILFERRY_SOURCE_PASSWORD: src.password, MAILFERRY_SINK_PASSWORD: sink.password };
     const res = await runCli(args, env);
     expect(res.code, res.stderr).toBe(1);
@@ -58,13 +47,7 @@ describe('a message the sink rejects as too big', () => {
         imapUrl(other.user),
         '--map',
         'INBOX=Oversized',
-        '--ca-file',
-        rig().caFile,
-        '--state-dir',
-        state,
-        '--progress',
-        'none',
-        '--json',
+        ...runOptions(state),
       ],
       { MAILFERRY_SINK_PASSWORD: other.password },
     );
@@ -96,13 +79,7 @@ describe('a message the sink rejects as too big', () => {
       'copy',
       imapUrl(owner.user),
       imapUrl(sink.user),
-      '--ca-file',
-      rig().caFile,
-      '--state-dir',
-      state,
-      '--progress',
-      'none',
-      '--json',
+      ...runOptions(state),
       '--include',
       'Gone',
       '--include',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError, FolderError, LimitError, MessageError } from '../../src/errors.js';
-import { parseMessageId } from '../../src/imap-connect.js';
+import { messageIdOf } from '../../src/headers.js';
 import { type ImapOp, mapImapError, serverText } from '../../src/imap-errors.js';
 import { filterFlags } from '../../src/sinks/imap.js';
 import { inFolderScope, uidSet } from '../../src/sources/imap.js';
@@ -187,12 +187,12 @@ describe('mapImapError: connections', () => {
 
 describe('IMAP adapter helpers', () => {
   it('parses a folded Message-ID without angle brackets', () => {
-    expect(parseMessageId(Buffer.from('Message-ID:\r\n <abc.123@example.com>\r\n\r\n'))).toBe(
+    expect(messageIdOf(Buffer.from('Message-ID:\r\n <abc.123@example.com>\r\n\r\n'))).toBe(
       'abc.123@example.com',
     );
-    expect(parseMessageId(Buffer.from('message-id: bare@id\r\n\r\n'))).toBe('bare@id');
-    expect(parseMessageId(Buffer.from('\r\n'))).toBeUndefined();
-    expect(parseMessageId(Buffer.from('Message-ID: <>\r\n'))).toBeUndefined();
+    expect(messageIdOf(Buffer.from('message-id: bare@id\r\n\r\n'))).toBe('bare@id');
+    expect(messageIdOf(Buffer.from('\r\n'))).toBeUndefined();
+    expect(messageIdOf(Buffer.from('Message-ID: <>\r\n'))).toBeUndefined();
   });
 
   it('keeps keywords only when PERMANENTFLAGS allows them, and never sends \\Recent', () => {
