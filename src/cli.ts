@@ -149,7 +149,14 @@ async function main(argv: string[]): Promise<number> {
       .command(
         'ls <endpoint>',
         'folders with message counts and total sizes',
-        (y) => y.positional('endpoint', { type: 'string', demandOption: true }),
+        (y) =>
+          y
+            .positional('endpoint', { type: 'string', demandOption: true })
+            .option('source-password-file', {
+              type: 'string',
+              describe: "the endpoint's password, first line",
+            })
+            .option('source-oauth2-command', { type: 'string', describe: 'prints an OAuth2 access token' }),
         async (a) => {
           const stats = await ls(a.endpoint, toRequest(a as unknown as CliArgs, ac.signal));
           out(a.json ? JSON.stringify(stats, null, 2) : formatLs(stats));

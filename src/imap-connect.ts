@@ -76,13 +76,18 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
     await client.connect();
   } catch (err) {
     client.close();
-    throw connectError(err ?? lastError, server, client.byeReason);
+    throw connectError(err ?? lastError, server, client.byeReason, secret.method === 'xoauth2');
   }
   if (!client.secureConnection) assertPlaintextAllowed(server, false);
   return new ImapSession(client, endpoint);
 }
 
-function connectError(err: unknown, server: ServerOptions, byeReason?: string): MailferryError {
+function connectError(
+  err: unknown,
+  server: ServerOptions,
+  byeReason: string | undefined,
+  oauth2: boolean,
+): MailferryError {
   const e = err as { tlsFailed?: boolean; code?: string; message?: string; reason?: string };
   if (e?.tlsFailed && !e.code && NO_STARTTLS.test(e.message ?? '')) {
     try {
@@ -92,7 +97,7 @@ function connectError(err: unknown, server: ServerOptions, byeReason?: string): 
     }
   }
   if (e && typeof e === 'object' && byeReason && !e.reason) e.reason = byeReason;
-  return mapImapError(err, { endpoint: server.endpoint, op: 'connect' });
+  return mapImapError(err, { endpoint: server.endpoint, op: 'connect', oauth2 });
 }
 
 /** One IMAP connection plus the operations source and sink share. Folder names are imapflow's decoded paths. */

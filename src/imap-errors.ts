@@ -9,6 +9,8 @@ export interface ImapErrorContext {
   endpoint: ServerEndpoint;
   op: ImapOp;
   folder?: string;
+  /** The login used an OAuth2 token (the failure hint differs). */
+  oauth2?: boolean;
 }
 
 /** The fields imapflow puts on the errors it raises (all optional, depending on the source). */
@@ -94,7 +96,7 @@ export function mapImapError(err: unknown, where: ImapErrorContext): MailferryEr
   }
   // A throttled login is not a wrong password.
   if (e.authenticationFailed) {
-    return authFailed(endpoint, text || undefined);
+    return authFailed(endpoint, text || undefined, where.oauth2);
   }
   if (code === 'OVERQUOTA' || (isRefusal(e) && QUOTA_TEXT.test(text))) {
     return new LimitError('EQUOTA', `the mailbox at ${host} is full${said}`, {

@@ -103,10 +103,13 @@ export function classifyNetError(err: unknown, endpoint: ServerEndpoint): Mailfe
   return new ConnectionError('EPROTOCOL', `${where}: ${msg.split('\n')[0]}`, { cause: err, retryable: true });
 }
 
-export function authFailed(endpoint: ServerEndpoint, serverText?: string): ConnectionError {
+export function authFailed(endpoint: ServerEndpoint, serverText?: string, oauth2 = false): ConnectionError {
   const said = serverText ? `: ${serverText.replace(/\s+/g, ' ').trim().slice(0, 120)}` : '';
-  return new ConnectionError('EAUTH', `login as ${endpoint.user} at ${endpoint.host} rejected${said}`, {
-    hint: 'check the password; Gmail and Microsoft 365 need an app password or --source-oauth2-command/--sink-oauth2-command',
+  const side = oauth2 ? 'OAuth2 token for' : 'login as';
+  return new ConnectionError('EAUTH', `${side} ${endpoint.user} at ${endpoint.host} rejected${said}`, {
+    hint: oauth2
+      ? 'the token command gave a token the server refused: expired, revoked, or without the mail scope'
+      : 'check the password; Gmail and Microsoft 365 need an app password or --source-oauth2-command/--sink-oauth2-command',
     retryable: false,
   });
 }

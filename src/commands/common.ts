@@ -3,7 +3,7 @@ import type { TransferOptions } from '../config.js';
 import type { EndpointContext } from '../context.js';
 import { type CredentialOptions, resolveAuth, SecretRegistry, type Side } from '../credentials.js';
 import { describeEndpoint, type Endpoint, isServer, parseEndpoint } from '../endpoint.js';
-import { UsageError } from '../errors.js';
+import { MailferryError, UsageError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { TlsSettings } from '../net.js';
 import type { ProgressMode } from '../run/progress.js';
@@ -41,6 +41,10 @@ export interface OpenedSide {
   endpoint: Endpoint;
   name: string;
   ctx: EndpointContext;
+  /** Logs in with an OAuth2 token command. */
+  oauth2: boolean;
+  /** A session of this side has logged in during this run. */
+  loggedIn: boolean;
 }
 
 function readCaFiles(files: string[] | undefined): string[] | undefined {
@@ -66,8 +70,8 @@ export function prepareSide(
   const endpoint = parseEndpoint(text);
   const log = s.log ?? silentLogger;
   const ctx: EndpointContext = { endpoint, log, largeMessageBytes };
+  const creds = (side === 'source' ? s.sourceCredentials : s.sinkCredentials) ?? {};
   if (isServer(endpoint)) {
-    const creds = (side === 'source' ? s.sourceCredentials : s.sinkCredentials) ?? {};
     const tls: TlsSettings = { insecure: !!s.insecure };
     const ca = readCaFiles(s.caFile);
     if (ca) tls.ca = ca;
@@ -81,12 +85,32 @@ export function prepareSide(
       timeoutMs: s.timeoutMs ?? 60_000,
     };
   }
-  return { endpoint, name: describeEndpoint(endpoint), ctx };
+  return { endpoint, name: describeEndpoint(endpoint), ctx, oauth2: !!creds.oauth2Command, loggedIn: false };
+}
+
+/**
+ * An OAuth2 access token can expire mid-run. After an earlier successful login, a refused
+ * one runs the token command once more for a fresh token before giving up; a first login
+ * that fails stays fatal.
+ */
+async function withReauth<T>(side: OpenedSide, open: () => Promise<T>): Promise<T> {
+  try {
+    const t = await open();
+    side.loggedIn = true;
+    return t;
+  } catch (err) {
+    const refused = err instanceof MailferryError && err.code === 'EAUTH';
+    if (!(refused && side.oauth2 && side.loggedIn)) throw err;
+    side.ctx.log.info(
+      `${side.name}: token refused after an earlier login; asking the token command for a new one`,
+    );
+    return open();
+  }
 }
 
 export async function openSource(side: OpenedSide): Promise<Source> {
   const factory = await sources[side.endpoint.kind]();
-  return factory(side.ctx);
+  return withReauth(side, () => factory(side.ctx));
 }
 
 export async function openSink(side: OpenedSide): Promise<Sink> {
@@ -96,5 +120,6 @@ export async function openSink(side: OpenedSide): Promise<Sink> {
       hint: 'copy into imaps://, imap://, mbox: or zip:',
     });
   }
-  return (await load())(side.ctx);
+  const factory = await load();
+  return withReauth(side, () => factory(side.ctx));
 }

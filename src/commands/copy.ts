@@ -1,4 +1,4 @@
-import type { MailferryError } from '../errors.js';
+import { MailferryError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
 import { deleteCopied } from '../run/delete.js';
@@ -82,6 +82,10 @@ export async function copy(
     bucket: options.maxBytesPerSecond ? new TokenBucket(options.maxBytesPerSecond) : undefined,
     signal,
     quarantine,
+    mayRelogin: (err) =>
+      err instanceof MailferryError &&
+      err.code === 'EAUTH' &&
+      [p.src, p.dst].some((s) => s.oauth2 && s.loggedIn),
   });
   let stopped: MailferryError | undefined;
   try {

@@ -50,6 +50,8 @@ export interface ExecuteDeps {
   signal: AbortSignal;
   /** Where messages too big for the sink are set aside. */
   quarantine?: Quarantine;
+  /** Whether a refused login may be an expired token worth one fresh login. */
+  mayRelogin?: (err: unknown) => boolean;
 }
 
 /** Runs a plan on a rate-limited queue, one journal line per message the sink made durable. */
@@ -159,8 +161,10 @@ export class Executor {
         await this.copyOne(fp, item);
         return;
       } catch (err) {
-        if (this.fatal(err)) return;
-        if (!isRetryable(err) || attempt >= this.d.options.retries) {
+        // An expired OAuth2 token: one more try on a fresh login before the run stops.
+        const relogin = attempt === 0 && !!this.d.mayRelogin?.(err);
+        if (!relogin && this.fatal(err)) return;
+        if (!(relogin || isRetryable(err)) || attempt >= this.d.options.retries) {
           const failure = this.fail(fp.source.name, item.id, err);
           if (err instanceof MailferryError && err.code === 'ETOOBIG') await this.setAside(fp, item, failure);
           return;

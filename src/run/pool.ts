@@ -5,7 +5,7 @@
  */
 export class SessionPool<T extends { close(): Promise<void> }> {
   private readonly idle: T[] = [];
-  private readonly waiters: Array<(t: T) => void> = [];
+  private readonly waiters: Array<{ resolve: (t: T) => void; reject: (err: unknown) => void }> = [];
   private open = 0;
   private shared: Promise<T> | undefined;
   private readonly all = new Set<T>();
@@ -35,7 +35,7 @@ export class SessionPool<T extends { close(): Promise<void> }> {
     const t = this.idle.pop();
     if (t) return t;
     if (this.open < this.max) return this.create();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private async create(): Promise<T> {
@@ -51,10 +51,10 @@ export class SessionPool<T extends { close(): Promise<void> }> {
     }
   }
 
-  /** A waiter whose session slot was freed by a failed create gets to try its own. */
+  /** A slot came free: the next waiter opens its own session, and hears of it if that fails. */
   private wakeForCreate(): void {
     const w = this.waiters.shift();
-    if (w) this.create().then(w, () => this.wakeForCreate());
+    if (w) this.create().then(w.resolve, w.reject);
   }
 
   release(t: T, broken = false): void {
@@ -64,7 +64,7 @@ export class SessionPool<T extends { close(): Promise<void> }> {
     }
     if (this.isShared) return;
     const w = this.waiters.shift();
-    if (w) w(t);
+    if (w) w.resolve(t);
     else this.idle.push(t);
   }
 

@@ -283,7 +283,7 @@ function loginError(err: unknown, opts: Pop3ClientOptions, secret: AuthSecret): 
       },
     );
   }
-  return authFailed(ep, said);
+  return authFailed(ep, said, secret.method === 'xoauth2');
 }
 
 /** SASL responses in turn, then `rest` (cancel) for any further challenge. */

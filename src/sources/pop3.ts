@@ -38,7 +38,9 @@ class Pop3Source implements Source {
     canDelete: true,
   };
   private client?: Pop3Client;
+  private connecting?: Promise<Pop3Client>;
   private byUid?: Map<string, Numbered>;
+  private listing?: Promise<Map<string, Numbered>>;
   private duplicates: string[] = [];
 
   constructor(
@@ -48,13 +50,22 @@ class Pop3Source implements Source {
 
   async session(): Promise<Pop3Client> {
     if (this.client && !this.client.closed) return this.client;
-    this.byUid = undefined;
-    this.client = await Pop3Client.connect({
-      server: this.server,
-      log: this.ctx.log,
-      onBytes: this.ctx.onBytes,
-    });
-    return this.client;
+    // Concurrent callers share one reconnect: each opening its own would leave all but
+    // the last connection open, and the process would never exit.
+    this.connecting ??= (async () => {
+      try {
+        this.byUid = undefined;
+        this.client = await Pop3Client.connect({
+          server: this.server,
+          log: this.ctx.log,
+          onBytes: this.ctx.onBytes,
+        });
+        return this.client;
+      } finally {
+        this.connecting = undefined;
+      }
+    })();
+    return this.connecting;
   }
 
   async listFolders(): Promise<FolderInfo[]> {
@@ -145,6 +156,14 @@ class Pop3Source implements Source {
   private async uidMap(fresh = false): Promise<Map<string, Numbered>> {
     const client = await this.session();
     if (this.byUid && !fresh) return this.byUid;
+    // One UIDL/LIST per session, however many callers ask at once.
+    this.listing ??= this.listUids(client).finally(() => {
+      this.listing = undefined;
+    });
+    return this.listing;
+  }
+
+  private async listUids(client: Pop3Client): Promise<Map<string, Numbered>> {
     const [uids, sizes] = await Promise.all([client.uidl(), client.list()]).catch((err) => {
       if (!(err instanceof Pop3ReplyError)) throw err;
       throw new FolderError(

@@ -11,9 +11,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The real CLI in its own process (tsx, so tests need no build step). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+/**
+ * The real CLI in its own process: from source through tsx, so tests need no build step,
+ * or the built dist/cli.js (`npm test` builds first) where memory is measured, since tsx's
+ * own transpiling would blur the figures.
+ */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, built = false): ChildProcess {
+  const entry = built ? ['dist/cli.js'] : ['--import', 'tsx', 'src/cli.ts'];
+  return spawn(process.execPath, [...entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,8 +39,8 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   });
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return collect(spawnCli(args, env));
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, built = false): Promise<CliResult> {
+  return collect(spawnCli(args, env, built));
 }
 
 /** Stderr lines mailferry itself wrote (progress lines aside). */

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,11 @@ const MB = 1024 * 1024;
  * process.resourceUsage().maxRSS, reported in --json).
  */
 describe('a 50 MB message', () => {
+  beforeAll(() => {
+    if (!existsSync('dist/cli.js'))
+      throw new Error('dist/cli.js is missing: run npm run build (npm test does)');
+  });
+
   let small: { user: string; password: string };
   let big: { user: string; password: string };
   let bigSeeded: SeededMessage[];
@@ -35,10 +40,8 @@ describe('a 50 MB message', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mf-big-'));
     const target = kind === 'imap' ? await freshAccount('big-dst') : undefined;
     const sink = target ? imapUrl(target.user) : kind === 'zip' ? `zip:${join(dir, 'a.zip')}` : `mbox:${dir}`;
-    const res = await runCli(['copy', imapUrl(src.user), sink, ...runOptions(state)], {
-      MAILFERRY_SOURCE_PASSWORD: src.password,
-      MAILFERRY_SINK_PASSWORD: target?.password ?? '',
-    });
+    const env = { MAILFERRY_SOURCE_PASSWORD: src.password, MAILFERRY_SINK_PASSWORD: target?.password ?? '' };
+    const res = await runCli(['copy', imapUrl(src.user), sink, ...runOptions(state)], env, true);
     expect(res.code, res.stderr).toBe(0);
     return { report: JSON.parse(res.stdout) as { copied: number; peakRssMb: number }, target };
   }

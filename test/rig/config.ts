@@ -124,7 +124,7 @@ auth_cache_size = 0
 
 passdb {
   driver = passwd-file
-  args = ${passwdArgs}
+  args = ${passwdArgs}${c.oauth2Url ? '\n  # a password is never accepted as an OAuth2 token\n  mechanisms = plain login' : ''}
 }${oauth2Passdb(c)}
 userdb {
   driver = passwd-file

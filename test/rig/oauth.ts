@@ -8,6 +8,7 @@ import {
   appendFileSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -15,7 +16,9 @@ import {
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RigInfo } from './dovecot.js';
 
 export interface OAuthServer {
   /** http://127.0.0.1:PORT */
@@ -39,7 +42,7 @@ export function oauthDir(baseDir: string): string {
 
 /** Short, stable and not reversible: safe to log and to compare in tests. */
 export function tokenFingerprint(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 16);
+  return sha256(token).slice(0, 16);
 }
 
 function paths(baseDir: string) {
@@ -58,30 +61,33 @@ function writeAtomic(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
 /**
- * Make `token` the only valid token of `user` (undefined: none), effective for the next introspection.
- * Dovecot keeps no cache of the result (auth_cache_size = 0), so the next login sees the change.
+ * Make exactly `tokens` valid for `user` (none: []), effective at the next introspection. Two at
+ * once model a refresh, where the old token lives on until it expires. Dovecot keeps no cache of
+ * the answer (auth_cache_size = 0), so the next login sees the change.
  */
-export function setOAuthToken(baseDir: string, user: string, token: string | undefined): void {
-  const p = paths(baseDir);
+export function setOAuthTokens(rig: Pick<RigInfo, 'baseDir'>, user: string, tokens: string[]): void {
+  const p = paths(rig.baseDir);
   const name = user.toLowerCase();
   if (!/^[a-z0-9._@-]+$/.test(name) || name.startsWith('.')) throw new Error(`bad rig user ${user}`);
   mkdirSync(p.tokens, { recursive: true, mode: 0o700 });
   mkdirSync(p.users, { recursive: true, mode: 0o700 });
   const userFile = join(p.users, name);
-  if (existsSync(userFile)) rmSync(join(p.tokens, readFileSync(userFile, 'utf8').trim()), { force: true });
-  if (token === undefined) {
-    rmSync(userFile, { force: true });
-    return;
-  }
-  const fp = createHash('sha256').update(token, 'utf8').digest('hex');
-  writeAtomic(join(p.tokens, fp), name);
-  writeAtomic(userFile, fp);
+  const old = existsSync(userFile) ? readFileSync(userFile, 'utf8').split('\n').filter(Boolean) : [];
+  const fresh = tokens.map(sha256);
+  // New ones first: a token that stays valid must never be missing for a moment.
+  for (const fp of fresh) writeAtomic(join(p.tokens, fp), name);
+  for (const fp of old) if (!fresh.includes(fp)) rmSync(join(p.tokens, fp), { force: true });
+  writeAtomic(userFile, fresh.map((fp) => `${fp}\n`).join(''));
 }
 
 /** Every introspection call so far, oldest first. */
-export function introspections(baseDir: string): IntrospectionRecord[] {
-  const log = paths(baseDir).log;
+export function introspections(rig: Pick<RigInfo, 'baseDir'>): IntrospectionRecord[] {
+  const log = paths(rig.baseDir).log;
   if (!existsSync(log)) return [];
   return readFileSync(log, 'utf8')
     .split('\n')
@@ -90,9 +96,8 @@ export function introspections(baseDir: string): IntrospectionRecord[] {
 }
 
 function ownerOf(baseDir: string, token: string): string | undefined {
-  const fp = createHash('sha256').update(token, 'utf8').digest('hex');
   try {
-    return readFileSync(join(paths(baseDir).tokens, fp), 'utf8').trim() || undefined;
+    return readFileSync(join(paths(baseDir).tokens, sha256(token)), 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }
@@ -112,9 +117,9 @@ function answer(baseDir: string, req: IncomingMessage, body: string, res: Server
   const record: IntrospectionRecord = { at: Date.now(), fingerprint: token ? tokenFingerprint(token) : '' };
   if (user) record.user = user;
   appendFileSync(paths(baseDir).log, `${JSON.stringify(record)}\n`);
-  // An unknown token still names a user that cannot match, so Dovecot 2.3 reports a failed
-  // login instead of an internal error ("No username returned" is a temporary failure there).
-  const reply = user ? { active: true, username: user, scope: 'mail' } : { active: false, username: '-' };
+  // RFC 7662: an unknown, expired or revoked token is simply inactive; Dovecot then refuses
+  // the login with AUTHENTICATIONFAILED, as it would a wrong password.
+  const reply = user ? { active: true, username: user, scope: 'mail' } : { active: false };
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(reply));
 }
@@ -149,4 +154,31 @@ export async function startOAuthServer(baseDir: string): Promise<OAuthServer> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * What a user passes as --source-oauth2-command: a script printing the token in its file (so a
+ * test can change it mid-run) that counts its runs. exitCode != 0 makes a broken command.
+ */
+export class TokenCommand {
+  readonly dir = mkdtempSync(join(tmpdir(), 'mf-token-'));
+  constructor(token: string, exitCode = 0) {
+    this.token = token;
+    const script = `#!/bin/sh\necho run >> "${this.dir}/runs"\ncat "${this.dir}/token"\nexit ${exitCode}\n`;
+    writeFileSync(join(this.dir, 'token.sh'), script, { mode: 0o700 });
+  }
+  get command(): string {
+    return `sh ${join(this.dir, 'token.sh')}`;
+  }
+  /** Atomic, so a run never reads half a token. */
+  set token(value: string) {
+    writeAtomic(join(this.dir, 'token'), `${value}\n`);
+  }
+  runs(): number {
+    try {
+      return readFileSync(join(this.dir, 'runs'), 'utf8').split('\n').filter(Boolean).length;
+    } catch {
+      return 0;
+    }
+  }
 }
