@@ -16,16 +16,13 @@ const MB = 1024 * 1024;
  * process.resourceUsage().maxRSS, reported in --json).
  */
 describe('a 50 MB message', () => {
-  beforeAll(() => {
-    if (!existsSync('dist/cli.js'))
-      throw new Error('dist/cli.js is missing: run npm run build (npm test does)');
-  });
-
   let small: { user: string; password: string };
   let big: { user: string; password: string };
   let bigSeeded: SeededMessage[];
 
   beforeAll(async () => {
+    if (!existsSync('dist/cli.js'))
+      throw new Error('dist/cli.js is missing: run npm run build (npm test does)');
     small = await freshAccount('big-base');
     big = await freshAccount('big-src');
     await seedAccount(rig(), small.user, { folders: [{ name: 'INBOX', count: 200, offset: 5000 }] });
