@@ -63,8 +63,21 @@ function clean(text: string): string {
 /** The response code in brackets (OVERQUOTA, TOOBIG, ...), from imapflow's field or the text. */
 function responseCode(e: ImapFlowErrorLike): string {
   if (e.serverResponseCode) return e.serverResponseCode.toUpperCase();
+  const section = sectionCode(e.response);
+  if (section) return section;
   const raw = e.responseText ?? (typeof e.response === 'string' ? e.response : '') ?? '';
   return /\[([A-Z-]+)/i.exec(raw)?.[1]?.toUpperCase() ?? '';
+}
+
+/**
+ * imapflow's FETCH path rethrows the parsed response as is: the code then sits only in
+ * response.attributes[0].section[0].value (e.g. `NO [UNAVAILABLE]`), not in serverResponseCode.
+ */
+function sectionCode(response: unknown): string | undefined {
+  const attrs = (response as { attributes?: Array<{ section?: Array<{ value?: unknown }> }> } | undefined)
+    ?.attributes;
+  const value = attrs?.[0]?.section?.[0]?.value;
+  return typeof value === 'string' && value ? value.toUpperCase() : undefined;
 }
 
 function backoffMs(e: ImapFlowErrorLike, text: string): number | undefined {

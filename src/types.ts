@@ -127,6 +127,8 @@ export interface Sink {
   folderStatus?(folder: string): Promise<FolderStatus | undefined>;
   /** Resolves only once the message is durable (APPEND OK, bytes fsynced). */
   append(input: AppendInput): Promise<AppendResult>;
+  /** Ids of messages with this identity, to settle an append whose answer was lost (canSearch). */
+  find?(folder: string, meta: MessageMeta): Promise<string[]>;
   /** Change flags of an existing message, for incremental runs. */
   setFlags?(folder: string, id: string, flags: string[]): Promise<void>;
   /** Finish the sink's structure (zip central directory) and close. */

@@ -34,6 +34,11 @@ export interface ExecuteResult {
   interrupted: boolean;
 }
 
+interface AttemptState {
+  /** An APPEND went out and its outcome is unknown. */
+  uncertain: boolean;
+}
+
 export interface ExecuteDeps {
   plan: Plan;
   openSource: () => Promise<Source>;
@@ -68,6 +73,8 @@ export class Executor {
     interrupted: false,
   };
   private throttledMs = 0;
+  /** Copies this run made per (target folder, identity), for settling lost APPEND answers. */
+  private readonly doneKeys = new Map<string, number>();
   private readonly stop = new AbortController();
 
   constructor(private readonly d: ExecuteDeps) {
@@ -155,10 +162,14 @@ export class Executor {
   }
 
   private async copyWithRetry(fp: FolderPlan, item: PlanItem): Promise<void> {
+    const state: AttemptState = { uncertain: false };
     for (let attempt = 0; ; attempt++) {
       if (this.stop.signal.aborted) return;
       try {
-        await this.copyOne(fp, item);
+        // The last APPEND may have been stored with its answer lost: look before sending again.
+        if (state.uncertain && (await this.landedAnyway(fp, item))) return;
+        state.uncertain = false;
+        await this.copyOne(fp, item, state);
         return;
       } catch (err) {
         // An expired OAuth2 token: one more try on a fresh login before the run stops.
@@ -174,10 +185,45 @@ export class Executor {
     }
   }
 
-  private async copyOne(fp: FolderPlan, item: PlanItem): Promise<void> {
+  /**
+   * True when the sink holds more copies of this message than the plan found plus this run
+   * added: the lost APPEND was stored, so it is journaled instead of sent twice.
+   */
+  private async landedAnyway(fp: FolderPlan, item: PlanItem): Promise<boolean> {
+    const key = item.key;
+    if (!key) return false;
+    const ids = await this.withSink(async (sink) =>
+      sink.find ? sink.find(fp.target.name, toMeta(item)) : undefined,
+    );
+    if (!ids) return false;
+    const expected =
+      fp.present.filter((p) => p.key === key).length + (this.doneKeys.get(`${fp.target.name}\n${key}`) ?? 0);
+    if (ids.length <= expected) return false;
+    this.d.log.info(`${fp.source.name} message ${item.id}: its APPEND was stored though the answer was lost`);
+    this.record(fp, item, key, ids[ids.length - 1]);
+    return true;
+  }
+
+  private record(fp: FolderPlan, item: PlanItem, key: string, sinkId: string | undefined): void {
+    this.d.checkpoint.append({
+      t: 'done',
+      f: fp.source.name,
+      id: item.id,
+      key,
+      to: fp.target.name,
+      sid: sinkId,
+      size: item.size,
+    });
+    const k = `${fp.target.name}\n${key}`;
+    this.doneKeys.set(k, (this.doneKeys.get(k) ?? 0) + 1);
+    this.result.copied++;
+    this.result.bytes += item.size;
+    this.d.counters.copied++;
+  }
+
+  private async copyOne(fp: FolderPlan, item: PlanItem, state: AttemptState): Promise<void> {
     const meta = toMeta(item);
-    const name = fp.source.name;
-    this.d.checkpoint.append({ t: 'intent', f: name, id: item.id });
+    this.d.checkpoint.append({ t: 'intent', f: fp.source.name, id: item.id });
     const source = await this.sources.acquire();
     let body: Readable;
     try {
@@ -200,6 +246,7 @@ export class Executor {
     let sink: Sink | undefined;
     try {
       sink = await this.sinks.acquire();
+      state.uncertain = true;
       const res = await sink.append({
         folder: fp.target.name,
         meta,
@@ -212,23 +259,14 @@ export class Executor {
         throw new MessageError('EMISMATCH', 'the sink stored different bytes than the source sent');
       }
       if (res.droppedFlags?.length) this.result.droppedFlags += 1;
-      const key = item.key ?? identityKey({ ...meta, sha256: sha });
-      this.d.checkpoint.append({
-        t: 'done',
-        f: name,
-        id: item.id,
-        key,
-        to: fp.target.name,
-        sid: res.id,
-        size: item.size,
-      });
-      this.result.copied++;
-      this.result.bytes += item.size;
-      this.d.counters.copied++;
+      state.uncertain = false;
+      this.record(fp, item, item.key ?? identityKey({ ...meta, sha256: sha }), res.id);
       this.sinks.release(sink);
       this.sources.release(source);
     } catch (err) {
       body.destroy();
+      // A body that broke on the source side never reached the server whole.
+      if (sourceBroken) state.uncertain = false;
       if (sink) this.sinks.release(sink, !sourceBroken && isRetryable(err));
       this.sources.release(source, sourceBroken || isRetryable(err));
       throw err;

@@ -10,6 +10,7 @@ import type {
   FolderInventory,
   FolderStatus,
   InventoryOptions,
+  MessageMeta,
   Sink,
   SinkCapabilities,
 } from '../types.js';
@@ -220,6 +221,34 @@ class ImapSink implements Sink {
           'EREJECTED',
           `${endpoint.host} would not change the flags of UID ${id} in '${folder}'`,
         );
+    });
+  }
+
+  /**
+   * UIDs of messages with this identity (Message-ID and size; without a Message-ID, size and
+   * internal date), for settling an APPEND whose answer was lost with the connection.
+   */
+  async find(folder: string, meta: MessageMeta): Promise<string[]> {
+    const { client } = this.session;
+    return this.session.withFolder(folder, true, async () => {
+      const query = meta.messageId
+        ? { header: { 'message-id': meta.messageId } }
+        : { larger: meta.size - 1, smaller: meta.size + 1 };
+      const uids =
+        (await this.session.guard('folder', folder, () => client.search(query, { uid: true }))) || [];
+      if (!uids.length) return [];
+      const found: string[] = [];
+      const wanted = meta.internalDate ? Math.floor(meta.internalDate.getTime() / 1000) : undefined;
+      for await (const m of client.fetch(
+        uids,
+        { uid: true, size: true, internalDate: true },
+        { uid: true },
+      )) {
+        const when = m.internalDate ? Math.floor(new Date(m.internalDate).getTime() / 1000) : undefined;
+        if (m.size === meta.size && (meta.messageId || wanted === undefined || when === wanted))
+          found.push(String(m.uid));
+      }
+      return found;
     });
   }
 

@@ -68,6 +68,18 @@ describe('executor', () => {
     expect(source.opened).toBe(5);
   });
 
+  it('settles an APPEND whose answer was lost by looking at the sink, never sending it twice', async () => {
+    const source = new MemorySource(corpusLike(6));
+    const sink = new MemorySink();
+    let lost = 0;
+    sink.loseAnswer = (id) => id === '4' && lost++ === 0;
+    const { result, cp } = await run(source, sink);
+    expect(lost).toBe(1);
+    expect(result.copied).toBe(6);
+    expect(sink.stored.filter((s) => s.meta.id === '4')).toHaveLength(1);
+    expect(cp.state.knownIn('INBOX').get('4')?.sinkId).toBeDefined();
+  });
+
   it('records a rejected message and carries on', async () => {
     const source = new MemorySource(corpusLike(5));
     const sink = new MemorySink();

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { ConnectionError } from '../../src/errors.js';
 import { crlfSha256 } from '../../src/hash.js';
 import type {
   AppendInput,
@@ -49,6 +50,8 @@ export class MemorySink implements Sink {
   readonly stored: Array<{ folder: string; raw: Buffer; flags: string[]; date?: Date; meta: MessageMeta }> =
     [];
   failAppend: (id: string) => Error | undefined = () => undefined;
+  /** Stores the message, then fails as if the connection dropped before the answer. */
+  loseAnswer: (id: string) => boolean = () => false;
   corrupt = false;
   async listFolders(): Promise<FolderInfo[]> {
     return [{ name: 'INBOX', delimiter: '/' }];
@@ -75,8 +78,18 @@ export class MemorySink implements Sink {
       date: input.internalDate,
       meta: input.meta,
     });
+    if (this.loseAnswer(input.meta.id)) throw new ConnectionError('ECONNRESET', 'reset before the answer');
     return { id: String(this.stored.length), sha256: this.corrupt ? 'bad' : crlfSha256(raw) };
   }
+  async find(folder: string, meta: MessageMeta): Promise<string[]> {
+    return this.stored
+      .map((s, i) => ({ s, id: String(i + 1) }))
+      .filter(
+        ({ s }) => s.folder === folder && s.meta.messageId === meta.messageId && s.raw.length === meta.size,
+      )
+      .map(({ id }) => id);
+  }
+
   async close(): Promise<void> {}
 }
 

@@ -86,6 +86,23 @@ describe('mapImapError: throttling', () => {
     expect(e.retryAfterMs).toBeUndefined();
   });
 
+  it('finds the code of a FETCH refusal that imapflow rethrows as the parsed response', () => {
+    // The shape imapflow's fetch path raises: no serverResponseCode, the code only in the section.
+    const err = Object.assign(new Error('Command failed'), {
+      response: {
+        tag: 'A7',
+        command: 'NO',
+        attributes: [
+          { type: 'SECTION', section: [{ type: 'ATOM', value: 'UNAVAILABLE' }] },
+          { type: 'TEXT', value: 'Temporary failure, try again' },
+        ],
+      },
+    });
+    const e = map(err, 'message');
+    expect(e.code).toBe('ETHROTTLED');
+    expect(e.retryable).toBe(true);
+  });
+
   it('reads the Microsoft backoff hint as retryAfterMs', () => {
     const e = map(refusal('BAD', 'Request is throttled. Suggested Backoff Time: 92415 milliseconds'));
     expect(e.code).toBe('ETHROTTLED');
