@@ -89,30 +89,57 @@ export function diffFolder(
   known: ReadonlyMap<string, KnownCopy>,
   opts: { compareFlags: boolean },
 ): Pick<FolderPlan, 'copy' | 'present' | 'flagUpdates'> {
-  const bySinkKey = new Map<string, MessageMeta[]>();
-  for (const m of sink?.messages ?? []) {
-    const k = identityKey(m);
-    const list = bySinkKey.get(k);
-    if (list) list.push(m);
-    else bySinkKey.set(k, [m]);
-  }
+  const bySinkKey = groupBy(sink?.messages ?? [], identityKey);
   const copy: PlanItem[] = [];
   const present: Matched[] = [];
   const flagUpdates: FlagUpdate[] = [];
+  const unmatched: Array<{ m: MessageMeta; k: string | undefined }> = [];
+  const matched = (m: MessageMeta, hit: MessageMeta, k: string) => {
+    present.push({ id: m.id, sinkId: hit.id, key: k });
+    if (opts.compareFlags && !sameFlags(m.flags, hit.flags)) {
+      flagUpdates.push({ id: m.id, sinkId: hit.id, flags: normalizeFlags(m.flags) });
+    }
+  };
   for (const m of src.messages) {
     const k = sourceKey(m, known.get(m.id));
     const candidates = k ? bySinkKey.get(k) : undefined;
     const hit = candidates?.length ? takePreferred(candidates, known.get(m.id)?.sinkId) : undefined;
-    if (!hit) {
-      copy.push(toItem(m, k));
-      continue;
-    }
-    present.push({ id: m.id, sinkId: hit.id, key: k! });
-    if (opts.compareFlags && !sameFlags(m.flags, hit.flags)) {
-      flagUpdates.push({ id: m.id, sinkId: hit.id, flags: normalizeFlags(m.flags) });
-    }
+    if (hit) matched(m, hit, k!);
+    else unmatched.push({ m, k });
+  }
+  // Second pass: a server may rewrite odd line endings on APPEND (Dovecot turns CR CR LF into
+  // CR LF), so a stored copy can be a little smaller than its source. Same Message-ID and a
+  // size within SIZE_SLACK is the same message; without this every re-run would copy it again.
+  const leftovers = groupBy([...bySinkKey.values()].flat(), (x) => x.messageId ?? '');
+  for (const { m, k } of unmatched) {
+    const mid = m.messageId ?? (k ? midOfKey(k) : undefined);
+    const list = mid ? leftovers.get(mid) : undefined;
+    const i = list ? list.findIndex((x) => closeInSize(m.size, x.size)) : -1;
+    if (list && i >= 0 && k) matched(m, list.splice(i, 1)[0]!, k);
+    else copy.push(toItem(m, k));
   }
   return { copy, present, flagUpdates };
+}
+
+function groupBy(list: MessageMeta[], key: (m: MessageMeta) => string): Map<string, MessageMeta[]> {
+  const out = new Map<string, MessageMeta[]>();
+  for (const m of list) {
+    const k = key(m);
+    const l = out.get(k);
+    if (l) l.push(m);
+    else out.set(k, [m]);
+  }
+  return out;
+}
+
+function midOfKey(key: string): string | undefined {
+  if (!key.startsWith('mid:')) return undefined;
+  return key.slice(4, key.lastIndexOf(':'));
+}
+
+/** How far a server's rewriting of line endings may move a message's size. */
+export function closeInSize(a: number, b: number): boolean {
+  return Math.abs(a - b) <= Math.max(64, Math.ceil(Math.max(a, b) * 0.02));
 }
 
 function takePreferred(list: MessageMeta[], sinkId: string | undefined): MessageMeta {

@@ -56,7 +56,7 @@ export async function collectBody(body: Readable, sizeHint = 0): Promise<{ data:
   const hasher = new CrlfHasher();
   // One buffer of the announced size, filled in place: a list of chunks joined at the end
   // would hold the message twice (imapflow copies it once more when it builds the command).
-  let data = Buffer.allocUnsafe(Math.max(sizeHint, 64 * 1024));
+  let data = Buffer.allocUnsafe(Math.max(sizeHint + 256, 1024));
   let used = 0;
   let prevCR = false;
   for await (const chunk of body as AsyncIterable<Buffer | string>) {

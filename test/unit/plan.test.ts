@@ -50,11 +50,22 @@ describe('diffFolder', () => {
     expect(d.copy.map((c) => c.id)).toEqual(['2', '3']);
   });
 
-  it('does not match the same Message-ID with another size', () => {
-    const d = diffFolder(inv([msg('1', 'x@y', 5)]), inv([msg('9', 'x@y', 6)]), new Map(), {
+  it('does not match the same Message-ID with a clearly different size', () => {
+    const d = diffFolder(inv([msg('1', 'x@y', 5000)]), inv([msg('9', 'x@y', 9000)]), new Map(), {
       compareFlags: false,
     });
     expect(d.copy).toHaveLength(1);
+  });
+
+  it('matches a copy the server shrank by rewriting line endings (same Message-ID, near size)', () => {
+    // Dovecot stores CR CR LF as CR LF: a 3144-byte source comes back as 3119 bytes.
+    const pop = { id: 'UIDL9', size: 3144, flags: [] };
+    const known = new Map([['UIDL9', { key: 'mid:3b62@wanadoo.fr:3144' }]]);
+    const d = diffFolder(inv([pop]), inv([msg('4', '3b62@wanadoo.fr', 3119)]), known, {
+      compareFlags: false,
+    });
+    expect(d.copy).toEqual([]);
+    expect(d.present).toEqual([{ id: 'UIDL9', sinkId: '4', key: 'mid:3b62@wanadoo.fr:3144' }]);
   });
 
   it('uses keys an earlier run recorded for sources without identity (POP3)', () => {

@@ -1,0 +1,147 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunSpec } from './measure.js';
+
+/** An account on the rig, reached over plain IMAP/POP3 on loopback. */
+export interface Account {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/** Config files hold the password: owner-only, and never a password on a command line. */
+function writeSecret(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+}
+
+function makeMaildir(dir: string): void {
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
+}
+
+/** Messages delivered under a Maildir tree (every file in a cur/ or new/ directory). */
+export function countMaildir(root: string): { messages: number; bytes: number } {
+  let messages = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (dir.endsWith('/cur') || dir.endsWith('/new'))) {
+        messages++;
+        bytes += statSync(p).size;
+      }
+    }
+  };
+  walk(root);
+  return { messages, bytes };
+}
+
+/** mbsync (isync 1.4) pulling every folder of an IMAP account into a Maildir tree under dir/mail. */
+export function mbsyncSpec(src: Account, dir: string): RunSpec {
+  const rc = join(dir, 'mbsyncrc');
+  const mail = join(dir, 'mail');
+  mkdirSync(mail, { recursive: true });
+  writeSecret(
+    rc,
+    `IMAPAccount bench
+Host ${src.host}
+Port ${src.port}
+User ${src.user}
+Pass "${src.password}"
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore far
+Account bench
+
+MaildirStore near
+Path ${mail}/
+Inbox ${mail}/INBOX
+SubFolders Verbatim
+
+Channel bench
+Far :far:
+Near :near:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+CopyArrivalDate yes
+`,
+  );
+  return { cmd: 'mbsync', args: ['-c', rc, '-q', '-a'] };
+}
+
+/** mpop fetching a POP3 account into a Maildir, keeping mail on the server. */
+export function mpopSpec(src: Account, dir: string): RunSpec {
+  const rc = join(dir, 'mpoprc');
+  const mail = join(dir, 'Maildir');
+  makeMaildir(mail);
+  writeSecret(
+    rc,
+    `defaults
+account bench
+host ${src.host}
+port ${src.port}
+tls off
+auth user
+user ${src.user}
+password ${src.password}
+keep on
+received_header off
+delivery maildir ${mail}
+uidls_file ${join(dir, 'uidls')}
+account default : bench
+`,
+  );
+  return { cmd: 'mpop', args: ['-C', rc, '-q', 'bench'] };
+}
+
+const TASKSET = '/usr/bin/taskset';
+
+/** A system user to deliver as: getmail refuses to deliver as root. */
+export interface DeliveryUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** getmail6 fetching a POP3 account into a Maildir; read_all/delete off, state in its own getmaildir. */
+export function getmailSpec(src: Account, dir: string, as?: DeliveryUser): RunSpec {
+  const getmaildir = join(dir, 'getmail');
+  const mail = join(dir, 'Maildir');
+  mkdirSync(getmaildir, { recursive: true, mode: 0o700 });
+  makeMaildir(mail);
+  const root = process.getuid?.() === 0;
+  if (root && as) for (const d of ['', 'cur', 'new', 'tmp']) chownSync(join(mail, d), as.uid, as.gid);
+  writeSecret(
+    join(getmaildir, 'getmailrc'),
+    `[retriever]
+type = SimplePOP3Retriever
+server = ${src.host}
+port = ${src.port}
+username = ${src.user}
+password = ${src.password}
+
+[destination]
+type = Maildir
+path = ${mail}/
+${root && as ? `user = ${as.name}\n` : ''}
+[options]
+verbose = 0
+read_all = false
+delete = false
+delivered_to = false
+received = false
+message_log_syslog = false
+`,
+  );
+  const args = ['--getmaildir', getmaildir, '--rcfile', 'getmailrc', '--quiet'];
+  // getmail installs its SIGCHLD handler only after fork(): a delivery child that exits first leaves
+  // it waiting out its 180 s timeout, then it gives up. On one CPU the parent runs on until it waits.
+  // getmail delivers one message at a time, so the pinning costs it nothing.
+  return existsSync(TASKSET)
+    ? { cmd: TASKSET, args: ['-c', '0', 'getmail', ...args] }
+    : { cmd: 'getmail', args };
+}
