@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
 import type { EndpointContext } from './context.js';
 import { isLoopback, type ServerEndpoint } from './endpoint.js';
@@ -5,6 +6,7 @@ import { ConnectionError, type MailferryError, UsageError } from './errors.js';
 import { messageIdOf } from './headers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
+import { paceLargeWrites } from './paced-writes.js';
 import type {
   FolderInfo,
   FolderInventory,
@@ -79,6 +81,8 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
     throw connectError(err ?? lastError, server, client.byeReason, secret.method === 'xoauth2');
   }
   if (!client.secureConnection) assertPlaintextAllowed(server, false);
+  const socket = (client as unknown as { writeSocket?: Writable }).writeSocket;
+  if (socket) paceLargeWrites(socket);
   return new ImapSession(client, endpoint);
 }
 

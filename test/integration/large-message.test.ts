@@ -53,8 +53,8 @@ describe('a 50 MB message', () => {
       console.log(
         `${kind}: peak RSS ${base.report.peakRssMb} MiB without, ${withBig.report.peakRssMb} MiB with the 50 MB message (+${growth} MiB)`,
       );
-      // About twice the message: the IMAP sink holds it once (imapflow takes a Buffer) and TLS
-      // encrypts that write as a whole; 32 MiB covers garbage V8 has not collected yet.
+      // About twice the message: the IMAP sink holds it once (imapflow takes a Buffer), and
+      // 32 MiB covers garbage V8 has not collected yet.
       expect(growth).toBeLessThanOrEqual((2 * BIG) / MB + 32);
       if (withBig.target) {
         const got = (await readAccount(withBig.target.user, withBig.target.password)).get('INBOX') ?? [];
