@@ -22,7 +22,7 @@ export async function prepareTransfer(
   sinkText: string,
   req: TransferRequest,
 ): Promise<Prepared> {
-  const options = defaultTransferOptions(stripUndefined(req));
+  const options = transferOptionsOf(req);
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
   const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
@@ -44,6 +44,11 @@ export async function prepareTransfer(
     await Promise.allSettled([source.close(), sink?.close()]);
     throw err;
   }
+}
+
+/** The transfer options a request sets, over the defaults; connection settings stay out. */
+export function transferOptionsOf(req: TransferRequest): TransferOptions {
+  return defaultTransferOptions(stripUndefined(req));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {

@@ -1,10 +1,10 @@
-import { defaultTransferOptions } from '../config.js';
 import { crlfSha256Stream } from '../hash.js';
-import { closeInSize } from '../plan/diff.js';
+import { pairMessages } from '../plan/diff.js';
 import { mapFolders } from '../plan/folders.js';
 import { identityKey } from '../plan/identity.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
 import { openSource, prepareSide, type TransferRequest } from './common.js';
+import { transferOptionsOf } from './transfer.js';
 
 export interface FolderVerdict {
   source: string;
@@ -33,9 +33,7 @@ export async function verify(
   sinkText: string,
   req: TransferRequest = {},
 ): Promise<VerifyReport> {
-  const options = defaultTransferOptions(
-    Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)),
-  );
+  const options = transferOptionsOf(req);
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
   const a = await openSource(src);
@@ -79,38 +77,17 @@ async function verifyFolder(
     extra: [],
     different: [],
   };
-  const byKey = new Map<string, MessageMeta[]>();
-  for (const m of sinkMsgs) {
-    const k = identityKey(m);
-    byKey.set(k, [...(byKey.get(k) ?? []), m]);
-  }
-  const unmatched: MessageMeta[] = [];
-  const pairs: Array<[MessageMeta, MessageMeta]> = [];
-  for (const m of inv.messages) {
-    const hit = byKey.get(identityKey(m))?.shift();
-    if (hit) pairs.push([m, hit]);
-    else unmatched.push(m);
-  }
-  // The planner's second pass too: same Message-ID, size moved by a server's line-ending rewrite.
-  for (const m of unmatched) {
-    const list = m.messageId ? [...byKey.values()].find((l) => l.some((x) => near(m, x))) : undefined;
-    const i = list ? list.findIndex((x) => near(m, x)) : -1;
-    if (list && i >= 0) pairs.push([m, list.splice(i, 1)[0]!]);
-    else verdict.missing.push(m.id);
-  }
-  for (const [m, hit] of pairs) {
+  const { pairs, unmatched, leftover } = pairMessages(inv.messages, sinkMsgs, identityKey);
+  verdict.missing.push(...unmatched.map(({ m }) => m.id));
+  verdict.extra.push(...leftover.map((m) => m.id));
+  for (const { m, hit } of pairs) {
     const [x, y] = await Promise.all([
       hashOf(a, sf, m),
       hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit),
     ]);
     if (x !== y) verdict.different.push(m.id);
   }
-  for (const rest of byKey.values()) for (const m of rest) verdict.extra.push(m.id);
   return verdict;
-}
-
-function near(m: MessageMeta, x: MessageMeta): boolean {
-  return x.messageId === m.messageId && closeInSize(m.size, x.size);
 }
 
 async function hashOf(s: Source, folder: FolderInfo, m: MessageMeta): Promise<string> {

@@ -89,36 +89,62 @@ export function diffFolder(
   known: ReadonlyMap<string, KnownCopy>,
   opts: { compareFlags: boolean },
 ): Pick<FolderPlan, 'copy' | 'present' | 'flagUpdates'> {
-  const bySinkKey = groupBy(sink?.messages ?? [], identityKey);
-  const copy: PlanItem[] = [];
+  const { pairs, unmatched } = pairMessages(
+    src.messages,
+    sink?.messages ?? [],
+    (m) => sourceKey(m, known.get(m.id)),
+    (m) => known.get(m.id)?.sinkId,
+  );
   const present: Matched[] = [];
   const flagUpdates: FlagUpdate[] = [];
-  const unmatched: Array<{ m: MessageMeta; k: string | undefined }> = [];
-  const matched = (m: MessageMeta, hit: MessageMeta, k: string) => {
-    present.push({ id: m.id, sinkId: hit.id, key: k });
+  for (const { m, hit, key } of pairs) {
+    present.push({ id: m.id, sinkId: hit.id, key });
     if (opts.compareFlags && !sameFlags(m.flags, hit.flags)) {
       flagUpdates.push({ id: m.id, sinkId: hit.id, flags: normalizeFlags(m.flags) });
     }
-  };
-  for (const m of src.messages) {
-    const k = sourceKey(m, known.get(m.id));
-    const candidates = k ? bySinkKey.get(k) : undefined;
-    const hit = candidates?.length ? takePreferred(candidates, known.get(m.id)?.sinkId) : undefined;
-    if (hit) matched(m, hit, k!);
-    else unmatched.push({ m, k });
   }
-  // Second pass: a server may rewrite odd line endings on APPEND (Dovecot turns CR CR LF into
-  // CR LF), so a stored copy can be a little smaller than its source. Same Message-ID and a
-  // size within SIZE_SLACK is the same message; without this every re-run would copy it again.
+  return { copy: unmatched.map(({ m, key }) => toItem(m, key)), present, flagUpdates };
+}
+
+export interface Pairing {
+  pairs: Array<{ m: MessageMeta; hit: MessageMeta; key: string }>;
+  unmatched: Array<{ m: MessageMeta; key: string | undefined }>;
+  /** Sink messages no source message took. */
+  leftover: MessageMeta[];
+}
+
+/**
+ * The multiset match of source against sink by identity, shared by plan and verify.
+ * A second pass takes the same Message-ID at a near size: a server may rewrite odd line
+ * endings on APPEND (Dovecot turns CR CR LF into CR LF), so a stored copy can be a little
+ * smaller than its source; without this every re-run would copy it again.
+ */
+export function pairMessages(
+  src: MessageMeta[],
+  sink: MessageMeta[],
+  keyOf: (m: MessageMeta) => string | undefined,
+  preferredSinkId: (m: MessageMeta) => string | undefined = () => undefined,
+): Pairing {
+  const bySinkKey = groupBy(sink, identityKey);
+  const pairs: Pairing['pairs'] = [];
+  const first: Pairing['unmatched'] = [];
+  for (const m of src) {
+    const key = keyOf(m);
+    const candidates = key ? bySinkKey.get(key) : undefined;
+    const hit = candidates?.length ? takePreferred(candidates, preferredSinkId(m)) : undefined;
+    if (hit && key) pairs.push({ m, hit, key });
+    else first.push({ m, key });
+  }
   const leftovers = groupBy([...bySinkKey.values()].flat(), (x) => x.messageId ?? '');
-  for (const { m, k } of unmatched) {
-    const mid = m.messageId ?? (k ? midOfKey(k) : undefined);
+  const unmatched: Pairing['unmatched'] = [];
+  for (const { m, key } of first) {
+    const mid = m.messageId ?? (key ? midOfKey(key) : undefined);
     const list = mid ? leftovers.get(mid) : undefined;
     const i = list ? list.findIndex((x) => closeInSize(m.size, x.size)) : -1;
-    if (list && i >= 0 && k) matched(m, list.splice(i, 1)[0]!, k);
-    else copy.push(toItem(m, k));
+    if (list && i >= 0 && key) pairs.push({ m, hit: list.splice(i, 1)[0]!, key });
+    else unmatched.push({ m, key });
   }
-  return { copy, present, flagUpdates };
+  return { pairs, unmatched, leftover: [...leftovers.values()].flat() };
 }
 
 function groupBy(list: MessageMeta[], key: (m: MessageMeta) => string): Map<string, MessageMeta[]> {

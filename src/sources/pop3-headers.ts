@@ -27,4 +27,3 @@ export function parseIdentity(headerBytes: Buffer): HeaderIdentity {
   return out;
 }
 
-export { parseDate };
