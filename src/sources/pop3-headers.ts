@@ -26,4 +26,3 @@ export function parseIdentity(headerBytes: Buffer): HeaderIdentity {
   if (when) out.internalDate = when;
   return out;
 }
-
