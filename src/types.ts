@@ -68,6 +68,8 @@ export interface SourceCapabilities {
   maxConnections: number;
   /** Messages can be deleted after a verified copy (--delete-source). */
   canDelete: boolean;
+  /** Set when one session takes many concurrent open() calls and batches them on the wire: how many before another session is worth opening. */
+  pipelineDepth?: number;
 }
 
 /** One session with a source. Sessions are cheap to replace: a retry opens a fresh one. */
@@ -93,6 +95,8 @@ export interface SinkCapabilities {
   maxConnections: number;
   /** Can look for a message by Message-ID and size (reconciling in-flight appends). */
   canSearch: boolean;
+  /** Set when one session takes many concurrent append() calls and batches them: how many before another session is worth opening. */
+  pipelineDepth?: number;
 }
 
 export interface AppendInput {

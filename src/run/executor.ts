@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
 import type { MessageMeta, Sink, SinkCapabilities, Source, SourceCapabilities } from '../types.js';
+import { ByteBudget } from './budget.js';
 import type { Checkpoint } from './checkpoint.js';
 import { SessionPool } from './pool.js';
 import type { Counters } from './progress.js';
@@ -76,16 +77,19 @@ export class Executor {
   /** Copies this run made per (target folder, identity), for settling lost APPEND answers. */
   private readonly doneKeys = new Map<string, number>();
   private readonly stop = new AbortController();
+  private readonly budget = new ByteBudget(BUDGET_BYTES);
 
   constructor(private readonly d: ExecuteDeps) {
     const n = Math.max(1, d.options.connections);
-    // A source or sink allowing one session shares it between workers: the POP3 client
-    // pipelines concurrent RETRs, file sinks serialise their appends.
+    // A session that batches concurrent calls (IMAP FETCH and MULTIAPPEND, POP3 pipelined
+    // RETR) or allows only one session (files, which serialise) is shared between workers.
     const srcMax = Math.min(n, d.sourceCaps.maxConnections);
-    this.sources = new SessionPool(d.openSource, srcMax, srcMax === 1);
+    this.sources = new SessionPool(d.openSource, srcMax, sharing(srcMax, d.sourceCaps.pipelineDepth));
     const sinkMax = Math.min(n, d.sinkCaps.maxConnections);
-    this.sinks = new SessionPool(d.openSink, sinkMax, sinkMax === 1);
-    const concurrency = Math.min(n, 16);
+    this.sinks = new SessionPool(d.openSink, sinkMax, sharing(sinkMax, d.sinkCaps.pipelineDepth));
+    // Batching needs many messages in flight; the byte budget bounds what they hold.
+    const batching = d.sourceCaps.pipelineDepth !== undefined || d.sinkCaps.pipelineDepth !== undefined;
+    const concurrency = batching ? WINDOW : Math.min(n, 16);
     if (d.initial) {
       this.sources.adopt(d.initial.source);
       this.sinks.adopt(d.initial.sink);
@@ -222,6 +226,15 @@ export class Executor {
   }
 
   private async copyOne(fp: FolderPlan, item: PlanItem, state: AttemptState): Promise<void> {
+    await this.budget.take(item.size);
+    try {
+      if (!this.stop.signal.aborted) await this.copyBudgeted(fp, item, state);
+    } finally {
+      this.budget.give(item.size);
+    }
+  }
+
+  private async copyBudgeted(fp: FolderPlan, item: PlanItem, state: AttemptState): Promise<void> {
     const meta = toMeta(item);
     this.d.checkpoint.append({ t: 'intent', f: fp.source.name, id: item.id });
     const source = await this.sources.acquire();
@@ -362,6 +375,15 @@ export class Executor {
       );
     }
   }
+}
+
+/** Messages in flight when a side batches: enough for full FETCH and MULTIAPPEND batches. */
+const WINDOW = 128;
+/** Bytes those messages may hold at once. */
+const BUDGET_BYTES = 16 * 1024 * 1024;
+
+function sharing(max: number, depth: number | undefined): number | undefined {
+  return max === 1 ? Number.POSITIVE_INFINITY : depth;
 }
 
 export function toMeta(item: PlanItem): MessageMeta {

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
+import { encodePath, formatDateTime, normalizePath } from 'imapflow/lib/tools.js';
+import { type BatchJob, FolderBatcher } from '../batch.js';
 import type { SinkFactory } from '../context.js';
-import { ConnectionError, MailferryError, MessageError } from '../errors.js';
+import { ConnectionError, LimitError, MailferryError, MessageError } from '../errors.js';
 import { CrlfHasher, normalizeChunk } from '../hash.js';
 import { connectImap, type ImapSession } from '../imap-connect.js';
 import type {
@@ -18,6 +20,40 @@ import type {
 const SYSTEM_FLAGS = new Map(
   ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'].map((f) => [f.toLowerCase(), f]),
 );
+/** One MULTIAPPEND (RFC 3502): Dovecot stores the batch in one transaction. */
+const APPEND_BATCH = { maxMessages: 64, maxBytes: 4 * 1024 * 1024 };
+/** Bigger messages go in an APPEND of their own. */
+const BATCH_MESSAGE_MAX = 1024 * 1024;
+
+/** A message read and normalised, waiting for its batch. */
+interface Ready {
+  input: AppendInput;
+  data: Buffer;
+  sha256: string;
+}
+
+/** imapflow's command runner: not in its typings, but the way its own commands talk to the server. */
+interface RawExec {
+  exec(
+    command: string,
+    attributes: unknown[],
+    options?: object,
+  ): Promise<{ response: { attributes?: Array<{ section?: Array<{ value?: unknown }> }> }; next(): void }>;
+}
+
+/** `5:7,9` from an APPENDUID answer, in order. */
+export function expandUidSet(set: string): number[] {
+  const out: number[] = [];
+  for (const part of set.split(',')) {
+    const [a, b] = part.split(':').map(Number);
+    if (!a || (b !== undefined && !b)) return [];
+    // A range names a set, whichever end comes first; the batch got its UIDs in ascending order.
+    const [lo, hi] = a <= (b ?? a) ? [a, b ?? a] : [b!, a];
+    for (let u = lo; u <= hi; u++) out.push(u);
+  }
+  return out;
+}
+
 /** RFC 9051 atom: no specials, no controls, no spaces. */
 const ATOM = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
 
@@ -92,8 +128,14 @@ class ImapSink implements Sink {
   private readonly permanent = new Map<string, Promise<Set<string> | undefined>>();
   /** Appends run one after another: imapflow sends one command at a time anyway. */
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly batcher = new FolderBatcher<Ready, AppendResult>(
+    (folder, jobs) => this.appendMany(folder, jobs),
+    APPEND_BATCH,
+  );
 
-  constructor(private readonly session: ImapSession) {}
+  constructor(private readonly session: ImapSession) {
+    if (session.client.capabilities.has('MULTIAPPEND')) this.capabilities.pipelineDepth = 256;
+  }
 
   async listFolders(): Promise<FolderInfo[]> {
     const list = await this.session.listFolders();
@@ -179,33 +221,91 @@ class ImapSink implements Sink {
   }
 
   append(input: AppendInput): Promise<AppendResult> {
+    if (this.capabilities.pipelineDepth && input.meta.size <= BATCH_MESSAGE_MAX) {
+      return collectBody(input.body, input.meta.size).then(({ data, sha256 }) =>
+        this.batcher.add(input.folder, { input, data, sha256 }, data.length),
+      );
+    }
     // Queued behind other appends: a caller that taps 'data' must not let the body flow away meanwhile.
     input.body.pause();
-    const run = this.tail.then(() => this.appendNow(input));
+    const run = this.tail.then(async () => {
+      const { data, sha256 } = await collectBody(input.body, input.meta.size);
+      return this.appendOne({ input, data, sha256 });
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(input: AppendInput): Promise<AppendResult> {
-    const { data, sha256 } = await collectBody(input.body, input.meta.size);
-    const { keep, dropped } = filterFlags(input.flags, await this.permanentFlags(input.folder));
-    const { client, endpoint } = this.session;
-    const send = () =>
-      this.session.guard('append', input.folder, () =>
-        client.append(input.folder, data, keep, input.internalDate),
-      );
-    const res = await send().catch(async (err) => {
-      // TRYCREATE: the folder vanished since we looked; create it and try once more.
+  /** TRYCREATE: the folder vanished since we looked; create it and try once more. */
+  private async creatingOnce<T>(folder: string, send: () => Promise<T>): Promise<T> {
+    return send().catch(async (err) => {
       if (!isMissing(err)) throw err;
-      await this.create(input.folder);
+      await this.create(folder);
       return send();
     });
+  }
+
+  private async appendOne(ready: Ready): Promise<AppendResult> {
+    const { input, data, sha256 } = ready;
+    const { keep, dropped } = filterFlags(input.flags, await this.permanentFlags(input.folder));
+    const { client, endpoint } = this.session;
+    const res = await this.creatingOnce(input.folder, () =>
+      this.session.guard('append', input.folder, () =>
+        client.append(input.folder, data, keep, input.internalDate),
+      ),
+    );
     if (!res) throw new ConnectionError('ECLOSED', `connection to ${endpoint.host}:${endpoint.port} closed`);
     const result: AppendResult = { sha256 };
     // Only a UIDPLUS APPENDUID is a server-confirmed id (imapflow may guess one by sequence number).
     if (res.uid && res.uidValidity !== undefined) result.id = String(res.uid);
     if (dropped.length) result.droppedFlags = dropped;
     return result;
+  }
+
+  /**
+   * One MULTIAPPEND for the batch (imapflow has no such call, so the command goes through its
+   * runner). The server stores all or none: a refusal that names one message (too big, bad
+   * bytes) is sorted out by sending the batch again one message at a time.
+   */
+  private async appendMany(folder: string, jobs: Array<BatchJob<Ready, AppendResult>>): Promise<void> {
+    const permanent = await this.permanentFlags(folder);
+    const { client } = this.session;
+    const binary = client.capabilities.has('BINARY');
+    const results: AppendResult[] = [];
+    const attributes: unknown[] = [
+      { type: 'ATOM', value: encodePath(client, normalizePath(client, folder)) },
+    ];
+    for (const { item } of jobs) {
+      const { keep, dropped } = filterFlags(item.input.flags, permanent);
+      attributes.push(keep.map((f) => ({ type: 'ATOM', value: f })));
+      const date = item.input.internalDate && formatDateTime(item.input.internalDate);
+      if (date) attributes.push({ type: 'STRING', value: date });
+      attributes.push({ type: 'LITERAL', value: item.data, isLiteral8: binary && item.data.includes(0) });
+      results.push(dropped.length ? { sha256: item.sha256, droppedFlags: dropped } : { sha256: item.sha256 });
+    }
+    const raw = client as unknown as RawExec;
+    let uids: number[];
+    try {
+      uids = await this.creatingOnce(folder, () =>
+        this.session.guard('append', folder, async () => {
+          const res = await raw.exec('APPEND', attributes);
+          res.next();
+          const code = res.response.attributes?.[0]?.section;
+          const isUid = String(code?.[0]?.value ?? '').toUpperCase() === 'APPENDUID';
+          return isUid ? expandUidSet(String(code?.[2]?.value ?? '')) : [];
+        }),
+      );
+    } catch (err) {
+      const whole = err instanceof LimitError || (err instanceof MailferryError && err.retryable);
+      if (whole || jobs.length === 1) throw err;
+      for (const j of jobs) await this.appendOne(j.item).then(j.resolve, j.reject);
+      return;
+    }
+    jobs.forEach((j, i) => {
+      const r = results[i]!;
+      if (uids.length === jobs.length) r.id = String(uids[i]);
+      j.resolve(r);
+    });
   }
 
   /** STORE FLAGS: replace the flags of one message (incremental runs). */

@@ -1,4 +1,5 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { type BatchJob, FolderBatcher } from '../batch.js';
 import type { EndpointContext, SourceFactory } from '../context.js';
 import { FolderError, MessageError } from '../errors.js';
 import { connectImap, type ImapSession } from '../imap-connect.js';
@@ -18,6 +19,8 @@ import type {
 const LARGE_CHUNK = 1024 * 1024;
 /** UIDs per UID STORE/EXPUNGE, to stay well under servers' command-line limits. */
 const DELETE_BATCH = 1000;
+/** Per UID FETCH: enough to keep the server busy, little enough to hold in memory. */
+const FETCH_BATCH = { maxMessages: 256, maxBytes: 4 * 1024 * 1024 };
 
 /** `imaps://u@h/Folder` limits a source to that folder and the folders below it. */
 export function inFolderScope(folder: FolderInfo, scope: string): boolean {
@@ -65,12 +68,22 @@ class ImapSource implements Source {
     lazyIdentity: false,
     maxConnections: 8,
     canDelete: true,
+    pipelineDepth: 256,
   };
+
+  private readonly batcher: FolderBatcher<number, Buffer | undefined>;
 
   constructor(
     private readonly session: ImapSession,
     private readonly ctx: EndpointContext,
-  ) {}
+  ) {
+    // A message the batch did not return was expunged meanwhile.
+    this.batcher = new FolderBatcher(
+      (f, jobs) => this.fetchMany(f, jobs),
+      FETCH_BATCH,
+      () => undefined,
+    );
+  }
 
   async listFolders(): Promise<FolderInfo[]> {
     const all = await this.session.listFolders();
@@ -88,16 +101,25 @@ class ImapSource implements Source {
 
   async open(folder: FolderInfo, message: MessageMeta): Promise<Readable> {
     if (message.size > this.ctx.largeMessageBytes) return this.openLarge(folder, message);
+    const data = await this.batcher.add(folder.name, Number(message.id), message.size);
+    if (!data) throw this.gone(folder, message);
+    this.ctx.onBytes?.(data.length);
+    return Readable.from([data], { objectMode: false });
+  }
+
+  /** EXAMINE plus UID FETCH BODY.PEEK[] of a batch: reading never sets \Seen. */
+  private fetchMany(folder: string, jobs: Array<BatchJob<number, Buffer | undefined>>): Promise<void> {
     const { client } = this.session;
-    // EXAMINE plus BODY.PEEK[]: reading never sets \Seen.
-    const msg = await this.session.withFolder(folder.name, true, () =>
-      this.session.guard('message', folder.name, () =>
-        client.fetchOne(message.id, { source: true }, { uid: true }),
-      ),
+    const byUid = new Map<number, Array<BatchJob<number, Buffer | undefined>>>();
+    for (const j of jobs) byUid.set(j.item, [...(byUid.get(j.item) ?? []), j]);
+    return this.session.withFolder(folder, true, () =>
+      this.session.guard('message', folder, async () => {
+        const set = uidSet([...byUid.keys()]);
+        for await (const m of client.fetch(set, { uid: true, source: true }, { uid: true })) {
+          for (const j of byUid.get(m.uid) ?? []) j.resolve(m.source);
+        }
+      }),
     );
-    if (msg === false || !msg.source) throw this.gone(folder, message);
-    this.ctx.onBytes?.(msg.source.length);
-    return Readable.from([msg.source], { objectMode: false });
   }
 
   /**

@@ -36,6 +36,8 @@ class Pop3Source implements Source {
     lazyIdentity: true,
     maxConnections: 1,
     canDelete: true,
+    // Concurrent RETRs go out pipelined on the one session.
+    pipelineDepth: 128,
   };
   private client?: Pop3Client;
   private connecting?: Promise<Pop3Client>;
