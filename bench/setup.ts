@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { shippedCli } from '../test/helpers/shipped.js';
 import { createAccount } from '../test/rig/accounts.js';
 import type { RigInfo } from '../test/rig/dovecot.js';
 import {
@@ -111,9 +112,8 @@ async function seedSource(rig: RigInfo, work: string, kind: 'imap' | 'pop3', n: 
 function mailferryCommand(log: (l: string) => void): { command: Command; build: 'dist' | 'tsx' } {
   try {
     execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
-    if (existsSync(join(ROOT, 'dist/cli.js'))) {
-      return { command: { cmd: process.execPath, args: [join(ROOT, 'dist/cli.js')] }, build: 'dist' };
-    }
+    execFileSync(process.execPath, ['scripts/bundle.mjs'], { cwd: ROOT, stdio: 'pipe' });
+    if (existsSync(join(ROOT, 'dist/mailferry.mjs'))) return { command: shippedCli(), build: 'dist' };
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? '').split('\n')[0];
     log(`bench: build failed (${out}); running mailferry through tsx`);

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rig } from './rig.js';
+import { shippedCli } from './shipped.js';
+
+export { shippedCli };
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -13,12 +16,14 @@ export interface CliResult {
 
 /**
  * The real CLI in its own process: from source through tsx, so tests need no build step,
- * or the built dist/cli.js (`npm test` builds first) where memory is measured, since tsx's
+ * or the shipped bundle (`npm test` builds first) where memory is measured, since tsx's
  * own transpiling would blur the figures.
  */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, built = false): ChildProcess {
-  const entry = built ? ['dist/cli.js'] : ['--import', 'tsx', 'src/cli.ts'];
-  return spawn(process.execPath, [...entry, ...args], {
+  const shipped = built ? shippedCli() : undefined;
+  const cmd = shipped?.cmd ?? process.execPath;
+  const entry = shipped?.args ?? ['--import', 'tsx', 'src/cli.ts'];
+  return spawn(cmd, [...entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

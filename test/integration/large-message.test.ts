@@ -21,8 +21,8 @@ describe('a 50 MB message', () => {
   let bigSeeded: SeededMessage[];
 
   beforeAll(async () => {
-    if (!existsSync('dist/cli.js'))
-      throw new Error('dist/cli.js is missing: run npm run build (npm test does)');
+    if (!existsSync('dist/mailferry.mjs'))
+      throw new Error('dist/mailferry.mjs is missing: run npm run build (npm test does)');
     small = await freshAccount('big-base');
     big = await freshAccount('big-src');
     await seedAccount(rig(), small.user, { folders: [{ name: 'INBOX', count: 200, offset: 5000 }] });
