@@ -45,6 +45,8 @@ export interface FolderStatus {
   uidNext?: number;
   highestModseq?: string;
   messages: number;
+  /** Digest of the message ids, for sources without UIDVALIDITY (POP3). */
+  ids?: string;
 }
 
 export interface InventoryOptions {

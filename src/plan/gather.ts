@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TransferOptions } from '../config.js';
 import type { Logger } from '../log.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
@@ -73,8 +74,13 @@ async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderP
   const inv = await source.inventory(m.source);
   if (!base.sourceStatus) base.sourceStatus = statusOf(inv);
   inv.messages = inv.messages.filter((x) => inDateRange(x, options.since, options.before));
-  const sinkInv = m.create ? undefined : await sink.inventory(m.target.name);
+  if (!status) base.sourceStatus = { ...base.sourceStatus!, ids: idsDigest(inv) };
   const known = state.knownIn(m.source.name);
+  if (!m.create && !status && (await copiedBefore(input, m, base.sourceStatus!, rec))) {
+    input.log.debug(`${m.source.name}: every message was copied before and the sink is as that run left it`);
+    return { ...base, unchanged: true };
+  }
+  const sinkInv = m.create ? undefined : await sink.inventory(m.target.name);
   if (source.capabilities.lazyIdentity && sinkInv?.messages.length && source.identify) {
     const unknown = inv.messages.filter((x) => !sourceKey(x, known.get(x.id)));
     if (unknown.length) await source.identify(m.source, unknown);
@@ -83,6 +89,39 @@ async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderP
     compareFlags: source.capabilities.keepsFlags && sink.capabilities.keepsFlags && !!sinkInv,
   });
   return { ...base, ...diff, skipped: inv.skipped ?? [] };
+}
+
+/**
+ * For a source with no cheap folder state (POP3): the same messages as when a run last
+ * completed this folder, and the sink folder's STATUS as that run left it, so nobody removed
+ * a copy since. Then the sink's inventory (a FETCH of every message) is not needed. Not with
+ * --delete-source, whose deletions need the copies confirmed, nor for sources with flags.
+ */
+async function copiedBefore(
+  input: GatherInput,
+  m: FolderMapping,
+  now: FolderStatus,
+  rec: FolderRecord | undefined,
+): Promise<boolean> {
+  const { source, sink, options } = input;
+  if (!rec?.sink || !sink.folderStatus || options.deleteSource || source.capabilities.keepsFlags)
+    return false;
+  if (!now.ids || now.ids !== rec.status.ids) return false;
+  const there = await sink.folderStatus(m.target.name);
+  const was = rec.sink;
+  return (
+    there !== undefined &&
+    there.uidValidity !== undefined &&
+    there.uidValidity === was.uidValidity &&
+    there.uidNext === was.uidNext &&
+    there.messages === was.messages
+  );
+}
+
+/** Order-free digest of the message ids a run covers. */
+function idsDigest(inv: FolderInventory): string {
+  const ids = inv.messages.map((x) => x.id).sort();
+  return createHash('sha256').update(ids.join('\n')).digest('base64url');
 }
 
 function statusOf(inv: FolderInventory): FolderStatus {

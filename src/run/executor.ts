@@ -6,7 +6,14 @@ import { CrlfHasher } from '../hash.js';
 import type { Logger } from '../log.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
-import type { MessageMeta, Sink, SinkCapabilities, Source, SourceCapabilities } from '../types.js';
+import type {
+  FolderStatus,
+  MessageMeta,
+  Sink,
+  SinkCapabilities,
+  Source,
+  SourceCapabilities,
+} from '../types.js';
 import { ByteBudget } from './budget.js';
 import type { Checkpoint } from './checkpoint.js';
 import { SessionPool } from './pool.js';
@@ -139,7 +146,20 @@ export class Executor {
     tasks.push(...fp.flagUpdates.map((u) => this.queue.add(() => this.updateFlags(fp, u.sinkId, u.flags))));
     await Promise.allSettled(tasks);
     if (!this.stop.signal.aborted && this.result.failed.length === before && fp.sourceStatus) {
-      this.d.checkpoint.append({ t: 'folder', f: name, status: fp.sourceStatus }, true);
+      const sink = await this.sinkStatus(fp.target.name);
+      this.d.checkpoint.append(
+        { t: 'folder', f: name, status: fp.sourceStatus, ...(sink && { sink }) },
+        true,
+      );
+    }
+  }
+
+  /** The sink folder as this run left it, so a re-run can tell nobody touched it since. */
+  private async sinkStatus(folder: string): Promise<FolderStatus | undefined> {
+    try {
+      return await this.withSink(async (sink) => sink.folderStatus?.(folder));
+    } catch {
+      return undefined;
     }
   }
 

@@ -6,6 +6,7 @@ import { errorLines, runCli, runOptions } from '../helpers/cli.js';
 import { countBy, readAccount } from '../helpers/mailbox.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
 import { mailboxStatus, setQuota } from '../rig/accounts.js';
+import { doveadm } from '../rig/dovecot.js';
 import { type SeededMessage, seedAccount } from '../rig/seed.js';
 
 /** The documented POP3 date rule, computed independently: newest Received, else Date. */
@@ -86,6 +87,23 @@ describe('POP3 → IMAP against the real Dovecot', () => {
     const fresh = await runCli(args(sink.user, stateDir), env());
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(JSON.parse(fresh.stdout)).toMatchObject({ copied: 0, alreadyPresent: seeded.length });
+    const status = await mailboxStatus(rig(), sink.user);
+    expect(status.find((s) => s.folder === 'INBOX')?.messages).toBe(seeded.length);
+  });
+
+  it('a re-run trusts the journal while the sink is untouched, and copies again what was removed there', async () => {
+    const quiet = await runCli(args(sink.user, stateDir, ['--verbose']), env());
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(JSON.parse(quiet.stdout)).toMatchObject({ copied: 0, alreadyPresent: seeded.length });
+    expect(quiet.stderr).toMatch(
+      /INBOX: every message was copied before and the sink is as that run left it/,
+    );
+    // Someone deletes a copy at the sink: its STATUS changes, so the sink is read again.
+    await doveadm(rig(), ['expunge', '-u', sink.user, 'mailbox', 'INBOX', 'uid', '7']);
+    const again = await runCli(args(sink.user, stateDir, ['--verbose']), env());
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/as that run left it/);
+    expect(JSON.parse(again.stdout)).toMatchObject({ copied: 1, alreadyPresent: seeded.length - 1 });
     const status = await mailboxStatus(rig(), sink.user);
     expect(status.find((s) => s.folder === 'INBOX')?.messages).toBe(seeded.length);
   });
