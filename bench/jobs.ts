@@ -96,7 +96,11 @@ function mailferry(
       args.push('--ca-file', env.rig.caFile, '--progress', 'none', '--json', ...extra);
       const passwords: NodeJS.ProcessEnv = { MAILFERRY_SOURCE_PASSWORD: source.account.password };
       if (sink) passwords.MAILFERRY_SINK_PASSWORD = sink.password;
-      const spec: RunSpec = { cmd: env.mailferry.cmd, args, env: { ...process.env, ...passwords } };
+      const spec: RunSpec = {
+        cmd: env.mailferry.cmd,
+        args,
+        env: { ...process.env, ...env.mailferry.env, ...passwords },
+      };
       return {
         spec,
         async delivered(m) {

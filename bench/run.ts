@@ -20,7 +20,7 @@ import {
   type RoundResult,
   summarize,
 } from './report.js';
-import { prepare } from './setup.js';
+import { type Command, prepare } from './setup.js';
 
 interface Options {
   n: number;
@@ -161,9 +161,11 @@ async function runJob(job: Job, opts: Options, work: string): Promise<ContenderR
 }
 
 /** Wall time of `mailferry --version`: process start and module loading, no network. */
-async function startupSeconds(cmd: string, args: string[]): Promise<number> {
+async function startupSeconds(command: Command): Promise<number> {
+  const { cmd, args } = command;
+  const env = { ...process.env, ...command.env };
   const times: number[] = [];
-  for (let i = 0; i < 5; i++) times.push((await measure({ cmd, args: [...args, '--version'] })).seconds);
+  for (let i = 0; i < 5; i++) times.push((await measure({ cmd, args: [...args, '--version'], env })).seconds);
   return median(times);
 }
 
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
   try {
     const env = await prepare(rig, work, opts.n, log);
     if (opts.profile) env.profileDir = opts.profile;
-    const startup = await startupSeconds(env.mailferry.cmd, env.mailferry.args);
+    const startup = await startupSeconds(env.mailferry);
     log(`bench: mailferry --version takes ${startup.toFixed(2)} s (median of 5): the floor of any run`);
     const raw: ContenderResult[] = [];
     for (const job of buildJobs(env, opts.jobs)) raw.push(...(await runJob(job, opts, work)));

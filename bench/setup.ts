@@ -22,6 +22,8 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export interface Command {
   cmd: string;
   args: string[];
+  /** Environment the command needs (the bundle's shebang sets some). */
+  env?: Record<string, string>;
 }
 
 /** A seeded source account and what the copies of it must contain. */

@@ -100,7 +100,9 @@ export function mapImapError(err: unknown, where: ImapErrorContext): MailferryEr
   const host = endpoint.host;
   const said = text ? `: ${text}` : '';
 
-  if (e.code === 'ETHROTTLE' || THROTTLE_CODES.has(code) || THROTTLE_TEXT.test(text)) {
+  // Dovecot says [LIMIT] also for a message over its size limit: that one is not throttling.
+  const sizeRefusal = op === 'append' && TOOBIG_TEXT.test(text);
+  if (e.code === 'ETHROTTLE' || (THROTTLE_CODES.has(code) && !sizeRefusal) || THROTTLE_TEXT.test(text)) {
     return new ConnectionError('ETHROTTLED', `${host} is throttling this account${said}`, {
       hint: 'wait, or lower --connections / --max-messages-per-second',
       retryAfterMs: backoffMs(e, text),
@@ -120,6 +122,7 @@ export function mapImapError(err: unknown, where: ImapErrorContext): MailferryEr
   if (
     code === 'TOOBIG' ||
     code === 'APPENDLIMIT' ||
+    (code === 'LIMIT' && sizeRefusal) ||
     (op === 'append' && isRefusal(e) && TOOBIG_TEXT.test(text))
   ) {
     return new MessageError(

@@ -262,7 +262,7 @@ export class Executor {
     try {
       body = await source.open(fp.source, meta);
     } catch (err) {
-      this.sources.release(source, isRetryable(err));
+      this.sources.release(source, brokeSession(err));
       throw err;
     }
     let sourceBroken = false;
@@ -300,8 +300,8 @@ export class Executor {
       body.destroy();
       // A body that broke on the source side never reached the server whole.
       if (sourceBroken) state.uncertain = false;
-      if (sink) this.sinks.release(sink, !sourceBroken && isRetryable(err));
-      this.sources.release(source, sourceBroken || isRetryable(err));
+      if (sink) this.sinks.release(sink, !sourceBroken && brokeSession(err));
+      this.sources.release(source, sourceBroken || brokeSession(err));
       throw err;
     }
   }
@@ -331,7 +331,7 @@ export class Executor {
       this.sinks.release(sink);
       return out;
     } catch (err) {
-      this.sinks.release(sink, isRetryable(err));
+      this.sinks.release(sink, brokeSession(err));
       throw err;
     }
   }
@@ -389,7 +389,7 @@ export class Executor {
       failure.quarantined = q.path;
       this.d.log.warn(`${fp.source.name} message ${item.id} set aside in ${q.path}`);
     } catch (err) {
-      this.sources.release(source, isRetryable(err));
+      this.sources.release(source, brokeSession(err));
       this.d.log.warn(
         `${fp.source.name} message ${item.id} could not be set aside: ${err instanceof Error ? err.message : String(err)}`,
       );
@@ -400,7 +400,15 @@ export class Executor {
 /** Messages in flight when a side batches: enough for full FETCH and MULTIAPPEND batches. */
 const WINDOW = 128;
 /** Bytes those messages may hold at once. */
-const BUDGET_BYTES = 16 * 1024 * 1024;
+const BUDGET_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Whether a failure means the session should be replaced. A throttled session still works
+ * (the server said NO), and closing it would fail every batch other workers queued on it.
+ */
+function brokeSession(err: unknown): boolean {
+  return isRetryable(err) && !(err instanceof MailferryError && err.code === 'ETHROTTLED');
+}
 
 function sharing(max: number, depth: number | undefined): number | undefined {
   return max === 1 ? Number.POSITIVE_INFINITY : depth;

@@ -58,7 +58,9 @@ export class SessionPool<T extends { close(): Promise<void> }> {
     // Every slot is taken by sessions still connecting: wait for one of them.
     if (best === undefined) {
       const t = await Promise.any(this.pending).catch(() => undefined);
-      return t ?? this.acquireShared();
+      if (!t || !this.load.has(t)) return this.acquireShared();
+      this.load.set(t, this.load.get(t)! + 1);
+      return t;
     }
     this.load.set(best, this.load.get(best)! + 1);
     return best;

@@ -21,7 +21,7 @@ const SYSTEM_FLAGS = new Map(
   ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'].map((f) => [f.toLowerCase(), f]),
 );
 /** One MULTIAPPEND (RFC 3502): Dovecot stores the batch in one transaction. */
-const APPEND_BATCH = { maxMessages: 64, maxBytes: 4 * 1024 * 1024 };
+const APPEND_BATCH = { maxMessages: 64, maxBytes: 1024 * 1024 };
 /** Bigger messages go in an APPEND of their own. */
 const BATCH_MESSAGE_MAX = 1024 * 1024;
 
@@ -41,17 +41,22 @@ interface RawExec {
   ): Promise<{ response: { attributes?: Array<{ section?: Array<{ value?: unknown }> }> }; next(): void }>;
 }
 
-/** `5:7,9` from an APPENDUID answer, in order. */
-export function expandUidSet(set: string): number[] {
+/**
+ * `5:7,9` from an APPENDUID answer, ascending. [] for anything malformed, or for a set larger
+ * than `max` (the batch): a broken answer must not make us count to four billion.
+ */
+export function expandUidSet(set: string, max = 10_000): number[] {
   const out: number[] = [];
   for (const part of set.split(',')) {
-    const [a, b] = part.split(':').map(Number);
-    if (!a || (b !== undefined && !b)) return [];
-    // A range names a set, whichever end comes first; the batch got its UIDs in ascending order.
-    const [lo, hi] = a <= (b ?? a) ? [a, b ?? a] : [b!, a];
+    const m = /^(\d+)(?::(\d+))?$/.exec(part);
+    if (!m) return [];
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    if (lo < 1 || out.length + (hi - lo + 1) > max) return [];
     for (let u = lo; u <= hi; u++) out.push(u);
   }
-  return out;
+  return out.sort((x, y) => x - y);
 }
 
 /** RFC 9051 atom: no specials, no controls, no spaces. */
@@ -221,7 +226,7 @@ class ImapSink implements Sink {
   }
 
   append(input: AppendInput): Promise<AppendResult> {
-    if (this.capabilities.pipelineDepth && input.meta.size <= BATCH_MESSAGE_MAX) {
+    if (this.capabilities.pipelineDepth && input.meta.size <= this.batchMessageMax()) {
       return collectBody(input.body, input.meta.size).then(({ data, sha256 }) =>
         this.batcher.add(input.folder, { input, data, sha256 }, data.length),
       );
@@ -234,6 +239,12 @@ class ImapSink implements Sink {
     });
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Over APPENDLIMIT a message goes alone: imapflow refuses it before sending, as too big. */
+  private batchMessageMax(): number {
+    const limit = this.session.client.capabilities.get('APPENDLIMIT');
+    return typeof limit === 'number' ? Math.min(limit, BATCH_MESSAGE_MAX) : BATCH_MESSAGE_MAX;
   }
 
   /** TRYCREATE: the folder vanished since we looked; create it and try once more. */
@@ -292,7 +303,7 @@ class ImapSink implements Sink {
           res.next();
           const code = res.response.attributes?.[0]?.section;
           const isUid = String(code?.[0]?.value ?? '').toUpperCase() === 'APPENDUID';
-          return isUid ? expandUidSet(String(code?.[2]?.value ?? '')) : [];
+          return isUid ? expandUidSet(String(code?.[2]?.value ?? ''), jobs.length) : [];
         }),
       );
     } catch (err) {

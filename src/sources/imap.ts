@@ -20,7 +20,7 @@ const LARGE_CHUNK = 1024 * 1024;
 /** UIDs per UID STORE/EXPUNGE, to stay well under servers' command-line limits. */
 const DELETE_BATCH = 1000;
 /** Per UID FETCH: enough to keep the server busy, little enough to hold in memory. */
-const FETCH_BATCH = { maxMessages: 256, maxBytes: 4 * 1024 * 1024 };
+const FETCH_BATCH = { maxMessages: 256, maxBytes: 1024 * 1024 };
 
 /** `imaps://u@h/Folder` limits a source to that folder and the folders below it. */
 export function inFolderScope(folder: FolderInfo, scope: string): boolean {

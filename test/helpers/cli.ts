@@ -25,7 +25,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, built = fa
   const entry = shipped?.args ?? ['--import', 'tsx', 'src/cli.ts'];
   return spawn(cmd, [...entry, ...args], {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    env: { ...process.env, ...shipped?.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

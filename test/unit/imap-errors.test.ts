@@ -3,7 +3,7 @@ import type { ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError, FolderError, LimitError, MessageError } from '../../src/errors.js';
 import { messageIdOf } from '../../src/headers.js';
 import { type ImapOp, mapImapError, serverText } from '../../src/imap-errors.js';
-import { filterFlags } from '../../src/sinks/imap.js';
+import { expandUidSet, filterFlags } from '../../src/sinks/imap.js';
 import { inFolderScope, uidSet } from '../../src/sources/imap.js';
 
 const endpoint: ServerEndpoint = {
@@ -84,6 +84,15 @@ describe('mapImapError: throttling', () => {
     expect(e.code).toBe('ETHROTTLED');
     expect(e.retryable).toBe(true);
     expect(e.retryAfterMs).toBeUndefined();
+  });
+
+  it('reads an APPEND refused with [LIMIT] for its size as too big, not as throttling', () => {
+    // Dovecot's answer to a message over quota_max_mail_size, also inside a MULTIAPPEND.
+    const text = 'Mail size is larger than the maximum size allowed by server configuration';
+    const e = map(refusal('NO', text, 'LIMIT'));
+    expect(e.code).toBe('ETOOBIG');
+    expect(e.retryable).toBe(false);
+    expect(map(refusal('NO', text, 'LIMIT'), 'message').code).toBe('ETHROTTLED');
   });
 
   it('finds the code of a FETCH refusal that imapflow rethrows as the parsed response', () => {
@@ -225,6 +234,20 @@ describe('IMAP adapter helpers', () => {
     expect(filterFlags(['\\Draft', 'Work'], undefined).keep).toEqual(['\\Draft', 'Work']);
     expect(filterFlags(['\\Draft'], new Set(['\\*'])).dropped).toEqual(['\\Draft']);
   });
+
+  it('expands an APPENDUID uid-set; a reversed range names the same UIDs, ascending', () => {
+    expect(expandUidSet('5:7,9')).toEqual([5, 6, 7, 9]);
+    expect(expandUidSet('7:5,9')).toEqual([5, 6, 7, 9]);
+    expect(expandUidSet('42')).toEqual([42]);
+    expect(expandUidSet('1,3:4,10:8')).toEqual([1, 3, 4, 8, 9, 10]);
+  });
+
+  it.each(['', '*', 'abc', '0', '5:', ':5', '5:x', '5,,6', '5:7,*'])(
+    'expands the malformed uid-set %j to nothing, so no message gets a wrong UID',
+    (set) => {
+      expect(expandUidSet(set)).toEqual([]);
+    },
+  );
 
   it('compacts UID sets', () => {
     expect(uidSet([7, 1, 2, 3, 9, 10, 3])).toBe('1:3,7,9:10');
