@@ -106,37 +106,47 @@ async function runTokenCommand(side: Side, cmd: string): Promise<string> {
   }
 }
 
+/** Source and sink log in at the same time: their questions take turns at the terminal. */
+let promptTurn: Promise<unknown> = Promise.resolve();
+
 /** Reads a line from the terminal without echoing it. */
 export function terminalPrompt(): ((question: string) => Promise<string>) | undefined {
   if (!process.stdin.isTTY) return undefined;
-  return (question) =>
-    new Promise((resolve, reject) => {
-      const stdin = process.stdin;
-      process.stderr.write(question);
-      stdin.setRawMode(true);
-      stdin.resume();
-      let value = '';
-      const onData = (buf: Buffer) => {
-        for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') return finish();
-          if (ch === '\u0003') {
-            cleanup();
-            return reject(new UsageError('password prompt cancelled'));
-          }
-          if (ch === '\u007f') value = value.slice(0, -1);
-          else value += ch;
+  return (question) => {
+    const asked = promptTurn.then(() => askHidden(question));
+    promptTurn = asked.catch(() => undefined);
+    return asked;
+  };
+}
+
+function askHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const onData = (buf: Buffer) => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003') {
+          cleanup();
+          return reject(new UsageError('password prompt cancelled'));
         }
-      };
-      const cleanup = () => {
-        stdin.off('data', onData);
-        stdin.setRawMode(false);
-        stdin.pause();
-        process.stderr.write('\n');
-      };
-      const finish = () => {
-        cleanup();
-        resolve(value);
-      };
-      stdin.on('data', onData);
-    });
+        if (ch === '\u007f') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    const cleanup = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+    };
+    const finish = () => {
+      cleanup();
+      resolve(value);
+    };
+    stdin.on('data', onData);
+  });
 }

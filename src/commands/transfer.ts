@@ -26,10 +26,19 @@ export async function prepareTransfer(
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
   const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
-  const source = await openSource(src);
-  let sink: Sink | undefined;
+  // A server sink connects while the source does; a file sink (which creates files) waits
+  // for the source. A failing source is reported first, as the one named first.
+  const sourceOpen = openSource(src);
+  const sinkOpen = dst.ctx.server ? openSink(dst) : sourceOpen.then(() => openSink(dst));
+  const [opened, openedSink] = await Promise.allSettled([sourceOpen, sinkOpen]);
+  if (opened.status === 'rejected' || openedSink.status === 'rejected') {
+    const alive = [opened, openedSink].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    await Promise.allSettled(alive.map((s) => s.close()));
+    throw opened.status === 'rejected' ? opened.reason : (openedSink as PromiseRejectedResult).reason;
+  }
+  const source = opened.value;
+  const sink = openedSink.value;
   try {
-    sink = await openSink(dst);
     const plan = await buildPlan({
       source,
       sink,
@@ -41,7 +50,7 @@ export async function prepareTransfer(
     });
     return { options, src, dst, checkpoint, source, sink, plan };
   } catch (err) {
-    await Promise.allSettled([source.close(), sink?.close()]);
+    await Promise.allSettled([source.close(), sink.close()]);
     throw err;
   }
 }

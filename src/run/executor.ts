@@ -103,7 +103,8 @@ export class Executor {
     }
     const rate = d.options.maxMessagesPerSecond;
     this.queue = new PQueue(
-      rate ? { concurrency, intervalCap: Math.max(1, Math.round(rate)), interval: 1000 } : { concurrency },
+      // One start per 1/rate seconds: evenly spread, not a burst at the top of every second.
+      rate ? { concurrency, intervalCap: 1, interval: 1000 / rate } : { concurrency },
     );
     if (d.signal.aborted) this.halt();
     else d.signal.addEventListener('abort', () => this.halt(), { once: true });
