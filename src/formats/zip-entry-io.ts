@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDeflateRaw } from 'node:zlib';
+import { createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { LimitError, MessageError } from '../errors.js';
 import { crc32 } from './zip-crc.js';
 import type { JournalEntry } from './zip-journal.js';
@@ -25,7 +25,16 @@ export interface AddEntryOptions {
   onData?: (chunk: Buffer) => void;
   /** Caller data journaled with the entry; called once the data is written. */
   meta?: () => Record<string, unknown>;
+  /** Expected size: entries up to SMALL_ENTRY are read whole and deflated in one call. */
+  sizeHint?: number;
 }
+
+/**
+ * A zlib stream per entry costs a deflate state of a few hundred KB and several stream hops;
+ * for ordinary mail that was most of the time spent per message. Small bodies are deflated in
+ * one synchronous call instead (tens of microseconds at level 3); big ones still stream.
+ */
+const SMALL_ENTRY = 256 * 1024;
 
 /**
  * Stream one entry at the end of `out`. Small entries stay in memory with their final header
@@ -49,7 +58,16 @@ export async function writeEntryAt(
     const sink = async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) await out.add(method === METHOD_STORE ? Buffer.from(chunk) : chunk);
     };
-    if (method === METHOD_DEFLATE) {
+    if ((options.sizeHint ?? Number.POSITIVE_INFINITY) <= SMALL_ENTRY) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body as AsyncIterable<Buffer | string>) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        tap.see(buf);
+        chunks.push(buf);
+      }
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      await out.add(method === METHOD_STORE ? Buffer.from(raw) : deflateRawSync(raw, { level }));
+    } else if (method === METHOD_DEFLATE) {
       await pipeline(body, tap, createDeflateRaw({ level, chunkSize: 64 << 10 }), sink);
     } else {
       await pipeline(body, tap, sink);
@@ -168,10 +186,14 @@ class CrcTap extends Transform {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  see(chunk: Buffer): void {
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
     this.onData?.(chunk);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.see(chunk);
     done(null, chunk);
   }
 }

@@ -399,9 +399,9 @@ export class Executor {
 }
 
 /** Messages in flight when a side batches: enough for full FETCH and MULTIAPPEND batches. */
-const WINDOW = 128;
+const WINDOW = 512;
 /** Bytes those messages may hold at once. */
-const BUDGET_BYTES = 4 * 1024 * 1024;
+const BUDGET_BYTES = 8 * 1024 * 1024;
 
 /**
  * Whether a failure means the session should be replaced. A throttled session still works

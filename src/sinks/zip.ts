@@ -116,6 +116,7 @@ class ZipSink implements Sink {
       {
         name,
         mtime: internalDate ?? new Date(),
+        sizeHint: input.meta.size,
         onData: (chunk) => hasher.update(chunk),
         meta: () => {
           meta = {
