@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import { normalizeMessageId } from './plan/identity.js';
 
 /**
@@ -11,6 +13,44 @@ export function headerBlock(bytes: Buffer): Buffer {
   const lf = bytes.indexOf('\n\n');
   const ends = [crlf, lf].filter((i) => i >= 0);
   return ends.length ? bytes.subarray(0, Math.min(...ends)) : bytes;
+}
+
+/** Whether the header section has ended within these bytes (a message may also start with it). */
+function headerEnded(bytes: Buffer): boolean {
+  return (
+    bytes.indexOf('\n\r\n') >= 0 ||
+    bytes.indexOf('\n\n') >= 0 ||
+    /^\r?\n/.test(bytes.toString('latin1', 0, 2))
+  );
+}
+
+/**
+ * Reads a stream until its header section has ended (or `limit` bytes came) and hands back the
+ * bytes read with a stream that still yields every byte: the same one with the bytes put back
+ * (unshift), or, when the whole message was read already, a new one over those bytes.
+ */
+export async function peekHeader(
+  stream: Readable,
+  limit = 64 * 1024,
+): Promise<{ head: Buffer; stream: Readable }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk === null) {
+      if (stream.readableEnded || stream.destroyed) break;
+      // 'readable' comes for new data and once more at the end; once() rejects on 'error'.
+      await once(stream, 'readable');
+      continue;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit || headerEnded(chunks.length === 1 ? chunk : Buffer.concat(chunks))) break;
+  }
+  const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (stream.readableEnded) return { head, stream: Readable.from([head], { objectMode: false }) };
+  if (head.length) stream.unshift(head);
+  return { head, stream };
 }
 
 /** Unfolded fields in order; names lower-cased. Latin-1 keeps 8-bit bytes one char each. */

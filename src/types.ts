@@ -64,7 +64,10 @@ export interface SourceCapabilities {
   hasFolders: boolean;
   keepsFlags: boolean;
   keepsInternalDates: boolean;
-  /** Identity headers cost an extra round trip (POP3 TOP): fetch them only when the planner asks. */
+  /**
+   * Identity headers cost an extra round trip (POP3 TOP): identify() runs only when the
+   * planner must match against a sink; otherwise open() learns them from the message itself.
+   */
   lazyIdentity: boolean;
   /** How many sessions may run at once against this endpoint. */
   maxConnections: number;
@@ -82,7 +85,10 @@ export interface Source {
   folderStatus?(folder: FolderInfo): Promise<FolderStatus>;
   /** Fill messageId (and internalDate where the source has none) from the headers. */
   identify?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
-  /** Raw message bytes, exactly as stored. */
+  /**
+   * Raw message bytes, exactly as stored. A lazyIdentity source also fills in `message`'s
+   * messageId and internalDate from the headers it read, where they were unset.
+   */
   open(folder: FolderInfo, message: MessageMeta): Promise<Readable>;
   /** Delete messages already copied and verified. POP3 commits on close. */
   delete?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;

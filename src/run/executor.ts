@@ -136,7 +136,6 @@ export class Executor {
     if (fp.unchanged) return;
     try {
       if (fp.create || fp.copy.length) await this.withSink((sink) => sink.ensureFolder(fp.target));
-      if (this.d.sourceCaps.lazyIdentity) await this.identify(fp);
     } catch (err) {
       if (this.fatal(err)) return;
       for (const m of fp.copy) this.fail(name, m.id, err);
@@ -164,26 +163,13 @@ export class Executor {
     }
   }
 
-  /** Lazy sources (POP3) learn Message-ID and a date from the headers just before copying. */
-  private async identify(fp: FolderPlan): Promise<void> {
-    const todo = fp.copy.filter((m) => !m.internalDate);
-    if (!todo.length) return;
-    const metas = todo.map(toMeta);
-    const source = await this.sources.acquire();
-    try {
-      await source.identify?.(fp.source, metas);
-      this.sources.release(source);
-    } catch (err) {
-      this.sources.release(source, true);
-      throw err;
-    }
-    metas.forEach((m, i) => {
-      const item = todo[i]!;
-      if (m.messageId) item.messageId = m.messageId;
-      // No Received or Date header: the copy is dated now, and the key records that date.
-      item.internalDate = (m.internalDate ?? new Date()).toISOString();
-      item.key = identityKey({ ...m, internalDate: new Date(item.internalDate) });
-    });
+  /** Lazy sources (POP3) learn Message-ID and a date from the headers open() read. */
+  private learnIdentity(item: PlanItem, meta: MessageMeta): void {
+    if (item.internalDate) return;
+    if (meta.messageId) item.messageId = meta.messageId;
+    // No Received or Date header: the copy is dated now, and the key records that date.
+    item.internalDate = (meta.internalDate ?? new Date()).toISOString();
+    item.key = identityKey({ ...meta, internalDate: new Date(item.internalDate) });
   }
 
   private async copyWithRetry(fp: FolderPlan, item: PlanItem): Promise<void> {
@@ -262,6 +248,7 @@ export class Executor {
     let body: Readable;
     try {
       body = await source.open(fp.source, meta);
+      if (this.d.sourceCaps.lazyIdentity) this.learnIdentity(item, meta);
     } catch (err) {
       this.sources.release(source, brokeSession(err));
       throw err;

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { EndpointContext, SourceFactory } from '../context.js';
 import { FolderError, MessageError, UsageError } from '../errors.js';
+import { peekHeader } from '../headers.js';
 import type { ServerOptions } from '../net.js';
 import type {
   FolderInfo,
@@ -120,7 +121,12 @@ class Pop3Source implements Source {
     const out = new AddedCrlfTrimmer(entry.size);
     // pipeline() hands a connection error on to `out`, and a consumer's destroy back to `body`.
     pipeline(body, out, () => undefined);
-    return out;
+    // Identity from the message's own headers as they arrive: no TOP round trip per message.
+    const { head, stream } = await peekHeader(out);
+    const id = parseIdentity(head);
+    message.messageId ??= id.messageId;
+    message.internalDate ??= id.internalDate;
+    return stream;
   }
 
   /**
