@@ -150,14 +150,15 @@ describe('measure', () => {
 
 describe('peers', () => {
   const src = { host: '127.0.0.1', port: 1143, user: 'bench', password: 's3cret-pw' };
-  it('keeps passwords in 0600 config files, never on the command line', () => {
+  it('keeps passwords in 0600 config files, never on the command line; TLS verified with the CA', () => {
     for (const make of [mbsyncSpec, mpopSpec, getmailSpec]) {
       const dir = tempDir();
-      const spec = make(src, dir);
+      const spec = make(src, dir, '/rig/ca.pem');
       expect(spec.args.join(' ')).not.toContain(src.password);
       const rc = spec.args.find((a) => a.endsWith('rc')) ?? join(dir, 'getmail', 'getmailrc');
       const file = rc.startsWith('/') ? rc : join(dir, 'getmail', rc);
       expect(readFileSync(file, 'utf8')).toContain(src.password);
+      expect(readFileSync(file, 'utf8')).toContain('/rig/ca.pem');
       expect(statSync(file).mode & 0o777).toBe(0o600);
     }
   });

@@ -60,8 +60,9 @@ async function imapTotal(env: BenchEnv, user: string): Promise<number> {
   return (await mailboxStatus(env.rig, user)).reduce((s, r) => s + r.messages, 0);
 }
 
+/** Implicit TLS, as every peer uses it (accounts carry the imaps/pop3s ports). */
 function url(kind: 'imap' | 'pop3', a: Account): string {
-  return `${kind}://${encodeURIComponent(a.user)}@${a.host}:${a.port}`;
+  return `${kind}s://${encodeURIComponent(a.user)}@${a.host}:${a.port}`;
 }
 
 type SinkKind = 'imap' | 'mbox' | 'zip';
@@ -86,7 +87,7 @@ function mailferry(
     tool,
     mailferry: true,
     async prepare(dir) {
-      const sink = to === 'imap' ? await newAccount(env.rig, 'bench-dst', env.rig.ports.imap) : undefined;
+      const sink = to === 'imap' ? await newAccount(env.rig, 'bench-dst', env.rig.ports.imaps) : undefined;
       const target = sink ? url('imap', sink) : fileTarget(to, dir);
       const prof = env.profileDir
         ? ['--cpu-prof', '--cpu-prof-dir', join(env.profileDir, slug(`${from}-${tool}`))]
@@ -126,8 +127,9 @@ function rawAppend(env: BenchEnv, source: SourceSet): Contender {
     tool: 'raw APPEND',
     mailferry: false,
     async prepare() {
-      const sink = await newAccount(env.rig, 'bench-raw', env.rig.ports.imap);
+      const sink = await newAccount(env.rig, 'bench-raw', env.rig.ports.imaps);
       const args = [...env.rawAppend.args, '--host', sink.host, '--port', String(sink.port)];
+      args.push('--ca', env.rig.caFile);
       args.push('--user', sink.user, '--manifest', source.manifest);
       return {
         spec: { cmd: env.rawAppend.cmd, args, env: { ...process.env, RAW_APPEND_PASSWORD: sink.password } },
@@ -186,7 +188,7 @@ export function buildJobs(env: BenchEnv, ids: readonly string[]): Job[] {
       contenders: [
         mailferry(env, 'imap', 'mbox', 'mailferry → mbox'),
         mailferry(env, 'imap', 'zip', 'mailferry → zip'),
-        maildirPeer('mbsync → Maildir', env.imap.account, mbsyncSpec),
+        maildirPeer('mbsync → Maildir', env.imap.account, (a, d) => mbsyncSpec(a, d, env.rig.caFile)),
       ],
     },
     {
@@ -195,9 +197,9 @@ export function buildJobs(env: BenchEnv, ids: readonly string[]): Job[] {
       source: env.pop3,
       contenders: [
         mailferry(env, 'pop3', 'mbox', 'mailferry → mbox'),
-        maildirPeer('mpop → Maildir', env.pop3.account, mpopSpec),
+        maildirPeer('mpop → Maildir', env.pop3.account, (a, d) => mpopSpec(a, d, env.rig.caFile)),
         maildirPeer('getmail6 → Maildir', env.pop3.account, (a, d) =>
-          getmailSpec(a, d, { name: MAIL_USER, uid: env.rig.mailUid, gid: env.rig.mailGid }),
+          getmailSpec(a, d, env.rig.caFile, { name: MAIL_USER, uid: env.rig.mailUid, gid: env.rig.mailGid }),
         ),
       ],
     },

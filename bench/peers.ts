@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import type { RunSpec } from './measure.js';
 
-/** An account on the rig, reached over plain IMAP/POP3 on loopback. */
+/** An account on the rig, reached over implicit TLS (imaps/pop3s ports) on loopback. */
 export interface Account {
   host: string;
   port: number;
@@ -38,7 +38,7 @@ export function countMaildir(root: string): { messages: number; bytes: number } 
 }
 
 /** mbsync (isync 1.4) pulling every folder of an IMAP account into a Maildir tree under dir/mail. */
-export function mbsyncSpec(src: Account, dir: string): RunSpec {
+export function mbsyncSpec(src: Account, dir: string, caFile: string): RunSpec {
   const rc = join(dir, 'mbsyncrc');
   const mail = join(dir, 'mail');
   mkdirSync(mail, { recursive: true });
@@ -49,7 +49,8 @@ Host ${src.host}
 Port ${src.port}
 User ${src.user}
 Pass "${src.password}"
-SSLType None
+SSLType IMAPS
+CertificateFile ${caFile}
 AuthMechs LOGIN
 
 IMAPStore far
@@ -74,7 +75,7 @@ CopyArrivalDate yes
 }
 
 /** mpop fetching a POP3 account into a Maildir, keeping mail on the server. */
-export function mpopSpec(src: Account, dir: string): RunSpec {
+export function mpopSpec(src: Account, dir: string, caFile: string): RunSpec {
   const rc = join(dir, 'mpoprc');
   const mail = join(dir, 'Maildir');
   makeMaildir(mail);
@@ -84,7 +85,9 @@ export function mpopSpec(src: Account, dir: string): RunSpec {
 account bench
 host ${src.host}
 port ${src.port}
-tls off
+tls on
+tls_starttls off
+tls_trust_file ${caFile}
 auth user
 user ${src.user}
 password ${src.password}
@@ -108,7 +111,7 @@ export interface DeliveryUser {
 }
 
 /** getmail6 fetching a POP3 account into a Maildir; read_all/delete off, state in its own getmaildir. */
-export function getmailSpec(src: Account, dir: string, as?: DeliveryUser): RunSpec {
+export function getmailSpec(src: Account, dir: string, caFile: string, as?: DeliveryUser): RunSpec {
   const getmaildir = join(dir, 'getmail');
   const mail = join(dir, 'Maildir');
   mkdirSync(getmaildir, { recursive: true, mode: 0o700 });
@@ -118,9 +121,10 @@ export function getmailSpec(src: Account, dir: string, as?: DeliveryUser): RunSp
   writeSecret(
     join(getmaildir, 'getmailrc'),
     `[retriever]
-type = SimplePOP3Retriever
+type = SimplePOP3SSLRetriever
 server = ${src.host}
 port = ${src.port}
+ca_certs = ${caFile}
 username = ${src.user}
 password = ${src.password}
 

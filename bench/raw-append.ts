@@ -1,14 +1,15 @@
 /**
- * A minimal IMAP APPEND client: one plain connection, LOGIN, CREATE, then APPEND every message,
- * pipelined with LITERAL+ when the server offers it. It does the least work a copier can do, so
+ * A minimal IMAP APPEND client: one connection (implicit TLS with --ca FILE, else plain), LOGIN,
+ * CREATE, then APPEND every message, pipelined with LITERAL+ when the server offers it. It does the least work a copier can do, so
  * its rate is the server's ceiling. Only node builtins: the bench runs it as plain JS.
  *
- *   RAW_APPEND_PASSWORD=... node raw-append.js --host 127.0.0.1 --port 143 --user u --manifest m.json
+ *   RAW_APPEND_PASSWORD=... node raw-append.js --host 127.0.0.1 --port 993 --user u --manifest m.json [--ca ca.pem]
  *
  * Prints one JSON line: { appended, failed, bytes, seconds, literalPlus }.
  */
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect as plainConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface ManifestEntry {
   folder: string;
@@ -139,6 +140,8 @@ export interface RawAppendOptions {
   user: string;
   password: string;
   entries: ManifestEntry[];
+  /** PEM file to verify the server with; given, the connection is implicit TLS. */
+  ca?: string;
 }
 
 export interface RawAppendResult {
@@ -159,7 +162,9 @@ async function login(conn: Connection, user: string, password: string): Promise<
 
 export async function rawAppend(o: RawAppendOptions): Promise<RawAppendResult> {
   const started = process.hrtime.bigint();
-  const sock = connect({ host: o.host, port: o.port });
+  const sock = o.ca
+    ? tlsConnect({ host: o.host, port: o.port, ca: readFileSync(o.ca) })
+    : plainConnect({ host: o.host, port: o.port });
   sock.setNoDelay(true);
   const conn = new Connection(sock);
   try {
@@ -214,6 +219,7 @@ async function main(): Promise<void> {
     user: arg('user'),
     password,
     entries,
+    ...(process.argv.includes('--ca') ? { ca: arg('ca') } : {}),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exitCode = r.failed ? 1 : 0;

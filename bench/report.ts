@@ -217,7 +217,7 @@ export function markdownTable(res: BenchResults): string {
     `Measured ${m.date.slice(0, 10)} on ${m.nproc} × ${m.cpuModel}, ${m.memoryGb} GB RAM, Linux ${m.kernel}, Node ${m.node};`,
     `Dovecot ${m.dovecot} on 127.0.0.1; N=${res.n} messages (${res.rounds} rounds, median; mailferry from ${res.mailferryBuild}).`,
     `Peers: ${Object.values(m.peers).join(', ')}. Load average ${res.load.before.toFixed(1)} before, ${res.load.after.toFixed(1)} after.`,
-    'mailferry upgrades to TLS whenever offered (STARTTLS/STLS, --ca-file); the peers and raw APPEND speak plain text on loopback.',
+    'Every tool, mailferry and peers alike, reads and writes over implicit TLS (imaps/pop3s) verified against the rig CA.',
     `Times are wall times of the whole process; \`mailferry --version\` alone takes ${res.startupSeconds.toFixed(2)} s here.`,
     '',
     '| job | tool | msg/s | MB/s | peak RSS MB | no-op re-run s | ratio | notes |',

@@ -99,7 +99,8 @@ function writeManifest(dir: string, seeded: SeededMessage[], flags?: string[]): 
 }
 
 async function seedSource(rig: RigInfo, work: string, kind: 'imap' | 'pop3', n: number): Promise<SourceSet> {
-  const port = kind === 'imap' ? rig.ports.imap : rig.ports.pop3;
+  // Every tool reads over implicit TLS, verified against the rig's CA: the same work for all.
+  const port = kind === 'imap' ? rig.ports.imaps : rig.ports.pop3s;
   const account = await newAccount(rig, `bench-${kind}-src`, port);
   // The POP3 account takes other corpus messages than the IMAP one, as separate mailboxes would.
   const folders = kind === 'imap' ? scaledFolders(n) : spread([{ name: 'INBOX', count: n }], 3000);

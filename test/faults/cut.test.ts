@@ -78,8 +78,8 @@ describe.each(IMAP_SINKS)('%s: idle source connection', (pair) => {
   it('dropped while idle, then reconnected over a slow network', async () => {
     const fx = await setupPair(rig(), pair, 2100, 40);
     const src = await route(fx, 'source', 'tls');
-    // Five a second: one short burst, then the sessions sit idle for most of each second.
-    const extra = ['--max-messages-per-second', '5'];
+    // Two a second, evenly spread: the sessions sit idle for about 500 ms between messages.
+    const extra = ['--max-messages-per-second', '2'];
     const run = startCopy(fx, src.url, sinkUrl(fx), { extra, deadlineMs: 40_000 });
     const midway = await until(() => doneCount(fx.stateDir) >= 10, run);
     const idle = await until(quiet(fx, src.proxy, 300), run, 5000);
