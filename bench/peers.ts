@@ -37,6 +37,14 @@ export function countMaildir(root: string): { messages: number; bytes: number } 
   return { messages, bytes };
 }
 
+/**
+ * isync 1.4 checks a certificate against DNS names only, not IP addresses: for 127.0.0.1 it
+ * connects as localhost (also a name on the rig's certificate; it resolves to loopback).
+ */
+function mbsyncHost(host: string): string {
+  return host === '127.0.0.1' ? 'localhost' : host;
+}
+
 /** mbsync (isync 1.4) pulling every folder of an IMAP account into a Maildir tree under dir/mail. */
 export function mbsyncSpec(src: Account, dir: string, caFile: string): RunSpec {
   const rc = join(dir, 'mbsyncrc');
@@ -45,7 +53,7 @@ export function mbsyncSpec(src: Account, dir: string, caFile: string): RunSpec {
   writeSecret(
     rc,
     `IMAPAccount bench
-Host ${src.host}
+Host ${mbsyncHost(src.host)}
 Port ${src.port}
 User ${src.user}
 Pass "${src.password}"

@@ -149,6 +149,11 @@ export class ImapSession {
 
   /** STATUS only: a re-run with nothing new costs one command per folder. Throws ENOFOLDER. */
   async status(name: string): Promise<FolderStatus> {
+    // Dovecot answers STATUS on the selected folder from this session's view, which misses
+    // what other sessions appended since; a NOOP brings the view up to date first.
+    if (this.client.mailbox && this.client.mailbox.path === name) {
+      await this.guard('folder', name, () => this.client.noop());
+    }
     const st = await this.guard('folder', name, () =>
       this.client.status(name, { messages: true, uidNext: true, uidValidity: true, highestModseq: true }),
     );
