@@ -34,7 +34,11 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('folder', { type: 'string', default: 'INBOX', describe: 'target folder for POP3 mail' })
     .option('since', { type: 'string', describe: 'only messages on or after DATE' })
     .option('before', { type: 'string', describe: 'only messages before DATE' })
-    .option('connections', { type: 'number', default: 4, describe: 'parallel connections per side' })
+    .option('connections', {
+      type: 'number',
+      default: 4,
+      describe: 'most connections per side (IMAP batches messages on each)',
+    })
     .option('max-messages-per-second', { type: 'number' })
     .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M' })
     .option('delete-source', {

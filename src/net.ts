@@ -31,16 +31,33 @@ export function tlsOptions(host: string, tls: TlsSettings): ConnectionOptions {
   const opts: ConnectionOptions = { rejectUnauthorized: !tls.insecure, minVersion: 'TLSv1.2' };
   if (!/^[\d.:]+$/.test(host)) opts.servername = host;
   if (tls.ca?.length) {
-    // Node replaces the default store when `ca` is given: add the bundled roots back. Parsing
-    // them costs ~60 ms, so one context serves every connection of the run.
     let ctx = contexts.get(tls);
     if (!ctx) {
-      ctx = createSecureContext({ ca: [...tls.ca, ...rootCertificates], minVersion: 'TLSv1.2' });
+      ctx = trusting(tls.ca);
       contexts.set(tls, ctx);
     }
     opts.secureContext = ctx;
   }
   return opts;
+}
+
+/** The native context's method that adds one PEM certificate to its trust store. */
+type WithAddCACert = SecureContext & { context?: { addCACert?: (pem: string) => void } };
+
+/**
+ * A context trusting the bundled roots plus `ca`. Node drops the roots when `ca` is given,
+ * and adding them back as PEM costs 20-60 ms a run (a fifth of a no-op re-run); starting from
+ * the default context (its shared root store) and adding only our CAs costs about 1 ms.
+ * The native addCACert is not in Node's typings, so the slow way stays as a fallback.
+ */
+function trusting(ca: string[]): SecureContext {
+  const ctx = createSecureContext({ minVersion: 'TLSv1.2' }) as WithAddCACert;
+  const add = ctx.context?.addCACert;
+  if (typeof add !== 'function') {
+    return createSecureContext({ ca: [...ca, ...rootCertificates], minVersion: 'TLSv1.2' });
+  }
+  for (const pem of ca) add.call(ctx.context, pem);
+  return ctx;
 }
 
 /** Refuse to send a password without TLS to anything but loopback, unless the user said so. */

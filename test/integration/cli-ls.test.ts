@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, runCli } from '../helpers/cli.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
@@ -87,6 +91,20 @@ describe('mailferry ls against the real Dovecot', () => {
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/certificate/);
     expect(res.stderr).toMatch(/--ca-file/);
+  });
+
+  it('--ca-file adds to the trusted roots: a CA that did not sign the server is still refused', async () => {
+    // A bundled root: trusted anyway, and no help with the rig's self-signed certificate.
+    const other = join(mkdtempSync(join(tmpdir(), 'mf-ca-')), 'other.pem');
+    writeFileSync(other, rootCertificates[0]!);
+    const res = await runCli(['ls', imapUrl(user, { tls: 'imaps' }), '--ca-file', other], env());
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/certificate/);
+    const both = await runCli(
+      ['ls', imapUrl(user, { tls: 'imaps' }), '--ca-file', other, '--ca-file', rig().caFile, '--json'],
+      env(),
+    );
+    expect(both.code, both.stderr).toBe(0);
   });
 
   it('--insecure connects without the CA and warns', async () => {
