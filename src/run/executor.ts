@@ -406,10 +406,10 @@ export class Executor {
   }
 }
 
-/** Messages in flight when a side batches: enough for full FETCH and MULTIAPPEND batches. */
+/** Messages in flight when a side batches: one FETCH batch on the wire while the last is written. */
 const WINDOW = 512;
-/** Bytes those messages may hold at once. */
-const BUDGET_BYTES = 8 * 1024 * 1024;
+/** Bytes those messages may hold at once (each is held up to three times on its way). */
+const BUDGET_BYTES = 4 * 1024 * 1024;
 
 /**
  * Whether a failure means the session should be replaced. A throttled session still works
