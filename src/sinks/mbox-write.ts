@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { FolderError, LimitError, MailferryError } from '../errors.js';
 import type { SidecarMessage } from '../formats/mbox-sidecar.js';
 import {
@@ -11,11 +10,10 @@ import {
 import { CrlfHasher } from '../hash.js';
 import { normalizeMessageId } from '../plan/identity.js';
 import type { AppendInput } from '../types.js';
-import { type MboxFolder, writeFully } from './mbox-folder.js';
+import type { MboxFolder } from './mbox-folder.js';
 
 /** Headers we look at before writing the From line; a longer header just gets MAILER-DAEMON. */
 const HEAD_PEEK_BYTES = 64 * 1024;
-const WRITE_BUFFER = 256 * 1024;
 const LF = 0x0a;
 
 /**
@@ -25,10 +23,7 @@ const LF = 0x0a;
 export async function writeMessage(f: MboxFolder, input: AppendInput): Promise<SidecarMessage> {
   const offset = f.end;
   try {
-    await f.openHandles();
-    const rec = await writeBody(f.mbox!, offset, input);
-    f.end = rec.end;
-    return rec;
+    return await writeBody(f, input);
   } catch (err) {
     input.body.destroy();
     await f.discardFrom(offset).catch(() => undefined);
@@ -73,15 +68,15 @@ export function mapFsError(err: unknown, what: string): unknown {
   return err;
 }
 
-async function writeBody(fh: FileHandle, offset: number, input: AppendInput): Promise<SidecarMessage> {
+async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMessage> {
+  const offset = f.end;
   const next = bodyReader(input.body);
   const head = await peekHead(next);
   const fields = new HeaderFields(['return-path', 'date', 'message-id']);
   readHeaderFields(fields, Buffer.concat(head.chunks));
   const date = input.internalDate ?? input.meta.internalDate ?? parseDate(fields.get('date')) ?? new Date();
-  const out = new PositionalWriter(fh, offset);
-  await out.write(formatFromLine(envelopeSender(fields.get('return-path')), date));
-  const start = out.pos;
+  await f.write(formatFromLine(envelopeSender(fields.get('return-path')), date));
+  const start = f.end;
   const codec = new MboxrdCodec('quote');
   const hasher = new CrlfHasher();
   let rawSize = 0;
@@ -91,23 +86,22 @@ async function writeBody(fh: FileHandle, offset: number, input: AppendInput): Pr
     hasher.update(chunk);
     rawSize += chunk.length;
     last = chunk[chunk.length - 1]!;
-    await out.write(codec.update(chunk));
+    await f.write(codec.update(chunk));
   };
   for (const chunk of head.chunks) await feed(chunk);
   for (let r = head.done ? undefined : await next(); r && !r.done; r = await next())
     await feed(toBuffer(r.value));
-  await out.write(codec.end());
-  const stored = out.pos - start;
+  await f.write(codec.end());
+  const stored = f.end - start;
   // A blank line ends every message; one without a final newline gets one first.
-  await out.write(Buffer.from(last === LF ? '\n' : '\n\n'));
-  await out.flush();
+  await f.write(Buffer.from(last === LF ? '\n' : '\n\n'));
   const rec: SidecarMessage = {
     type: 'msg',
     id: String(offset),
     offset,
     start,
     stored,
-    end: out.pos,
+    end: f.end,
     size: hasher.bytes,
     rawSize,
     sha256: hasher.digest(),
@@ -145,35 +139,4 @@ function parseDate(text: string | undefined): Date | undefined {
   if (!text) return undefined;
   const d = new Date(text.replace(/\s*\([^)]*\)\s*$/, ''));
   return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
-/** Coalesces small chunks into large positional writes. */
-class PositionalWriter {
-  private parts: Buffer[] = [];
-  private buffered = 0;
-  private written: number;
-
-  constructor(
-    private readonly fh: FileHandle,
-    public pos: number,
-  ) {
-    this.written = pos;
-  }
-
-  async write(buf: Buffer): Promise<void> {
-    if (!buf.length) return;
-    this.parts.push(buf);
-    this.buffered += buf.length;
-    this.pos += buf.length;
-    if (this.buffered >= WRITE_BUFFER) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (!this.buffered) return;
-    const buf = Buffer.concat(this.parts);
-    this.parts = [];
-    this.buffered = 0;
-    await writeFully(this.fh, buf, this.written);
-    this.written += buf.length;
-  }
 }

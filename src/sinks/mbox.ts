@@ -212,7 +212,12 @@ class MboxSink implements Sink {
     if (!batch.length) return;
     const folders = [...new Set(batch.map((p) => p.folder))];
     try {
-      await Promise.all(folders.map((f) => f.mbox?.datasync()));
+      await Promise.all(
+        folders.map(async (f) => {
+          await f.flush();
+          await f.mbox?.datasync();
+        }),
+      );
       for (const f of folders) {
         await f.appendSidecar(
           batch
