@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { MailferryError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
@@ -22,7 +23,7 @@ export interface CopyReport {
   bytes: number;
   seconds: number;
   messagesPerSecond: number;
-  /** Peak resident memory of this process so far, in MiB (process.resourceUsage().maxRSS). */
+  /** Peak resident memory of this process so far, in MiB (VmHWM on Linux, else maxRSS). */
   peakRssMb: number;
   /** 0 done, 1 some failed, 3 connection, 4 limit, 130 interrupted. */
   exitCode: number;
@@ -112,7 +113,7 @@ export async function copy(
   } finally {
     progress.stop();
     report.seconds = (Date.now() - counters.startedAt) / 1000;
-    report.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    report.peakRssMb = peakRssMb();
     report.messagesPerSecond =
       report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
     checkpoint.append(
@@ -154,4 +155,19 @@ export function formatReport(r: CopyReport): string {
     if (r.failed.length > 50) lines.push(`  ... and ${r.failed.length - 50} more (see --json)`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Linux carries a process's peak RSS across exec (getrusage's maxRSS is at least what the
+ * forking parent held), so a CLI spawned by a big process reported the parent's size.
+ * /proc/self/status VmHWM belongs to this program image alone.
+ */
+function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    if (hwm) return Math.round(Number(hwm[1]) / 1024);
+  } catch {
+    // not Linux
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
 }

@@ -49,6 +49,8 @@ describe('a 50 MB message', () => {
       const base = await copyTo(kind, small);
       const withBig = await copyTo(kind, big);
       expect(withBig.report.copied).toBe(bigSeeded.length);
+      // The CLI's own peak (VmHWM), not the forking test worker's: Linux carries maxRSS across exec.
+      expect(base.report.peakRssMb).toBeLessThan(150);
       const growth = withBig.report.peakRssMb - base.report.peakRssMb;
       console.log(
         `${kind}: peak RSS ${base.report.peakRssMb} MiB without, ${withBig.report.peakRssMb} MiB with the 50 MB message (+${growth} MiB)`,
