@@ -42,6 +42,10 @@ await build({
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
+  // ASCII only, comments dropped (they carry some non-ASCII): one such character makes V8 keep
+  // the whole source as UTF-16, 3.7 MB instead of 1.4. Names stay, so --verbose traces read.
+  charset: 'ascii',
+  minifyWhitespace: true,
   plugins: [stubs],
   // CommonJS dependencies call require(); ESM output has none of its own.
   banner: {

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
  * segments; case folding can still merge two names, which SafePathAllocator resolves.
  */
 
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\.|$)/i;
+const WINDOWS_RESERVED =
+  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\.|$)/i;
 // Control characters, characters Windows forbids, and '%' (our escape character).
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f<>:"/\\|?*%]/g;
 /** Most file systems allow 255 bytes per name; leave room for '.mbox' or a collision suffix. */

@@ -407,7 +407,7 @@ export class Executor {
 }
 
 /** Messages in flight when a side batches: one FETCH batch on the wire while the last is written. */
-const WINDOW = 512;
+const WINDOW = 256;
 /** Bytes those messages may hold at once (each is held up to three times on its way). */
 const BUDGET_BYTES = 4 * 1024 * 1024;
 
