@@ -36,13 +36,14 @@ export async function peekHeader(
   const chunks: Buffer[] = [];
   let size = 0;
   for (;;) {
-    const chunk = stream.read() as Buffer | null;
-    if (chunk === null) {
+    const read = stream.read() as Buffer | string | null;
+    if (read === null) {
       if (stream.readableEnded || stream.destroyed) break;
       // 'readable' comes for new data and once more at the end; once() rejects on 'error'.
       await once(stream, 'readable');
       continue;
     }
+    const chunk = typeof read === 'string' ? Buffer.from(read) : read;
     chunks.push(chunk);
     size += chunk.length;
     if (size >= limit || headerEnded(chunks.length === 1 ? chunk : Buffer.concat(chunks))) break;

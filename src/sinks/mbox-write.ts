@@ -8,6 +8,7 @@ import {
   readHeaderFields,
 } from '../formats/mboxrd.js';
 import { CrlfHasher } from '../hash.js';
+import { peekHeader } from '../headers.js';
 import { normalizeMessageId } from '../plan/identity.js';
 import type { AppendInput } from '../types.js';
 import type { MboxFolder } from './mbox-folder.js';
@@ -70,10 +71,12 @@ export function mapFsError(err: unknown, what: string): unknown {
 
 async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMessage> {
   const offset = f.end;
-  const next = bodyReader(input.body);
-  const head = await peekHead(next);
+  const peeked = await peekHeader(input.body, HEAD_PEEK_BYTES).catch((err: unknown) => {
+    throw new BodyError(err);
+  });
+  const next = bodyReader(peeked.stream);
   const fields = new HeaderFields(['return-path', 'date', 'message-id']);
-  readHeaderFields(fields, Buffer.concat(head.chunks));
+  readHeaderFields(fields, peeked.head);
   const date = input.internalDate ?? input.meta.internalDate ?? parseDate(fields.get('date')) ?? new Date();
   await f.write(formatFromLine(envelopeSender(fields.get('return-path')), date));
   const start = f.end;
@@ -88,9 +91,8 @@ async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMess
     last = chunk[chunk.length - 1]!;
     await f.write(codec.update(chunk));
   };
-  for (const chunk of head.chunks) await feed(chunk);
-  for (let r = head.done ? undefined : await next(); r && !r.done; r = await next())
-    await feed(toBuffer(r.value));
+  // The peeked header bytes were put back: the stream yields the whole message.
+  for (let r = await next(); !r.done; r = await next()) await feed(toBuffer(r.value));
   await f.write(codec.end());
   const stored = f.end - start;
   // A blank line ends every message; one without a final newline gets one first.
@@ -113,22 +115,6 @@ async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMess
   const internal = input.internalDate ?? input.meta.internalDate;
   if (internal) rec.internalDate = internal.toISOString();
   return rec;
-}
-
-/** Read until the header section ends (or the peek budget is spent), keeping the chunks. */
-async function peekHead(next: Next): Promise<{ chunks: Buffer[]; done: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  while (size < HEAD_PEEK_BYTES) {
-    const r = await next();
-    if (r.done) return { chunks, done: true };
-    const chunk = toBuffer(r.value);
-    chunks.push(chunk);
-    size += chunk.length;
-    const seen = Buffer.concat(chunks);
-    if (/^\r?\n|\n\r?\n/.test(seen.toString('latin1'))) break;
-  }
-  return { chunks, done: false };
 }
 
 function toBuffer(v: Buffer | string): Buffer {
