@@ -129,7 +129,9 @@ print(n)`;
     expect(final.code, final.stderr).toBe(0);
     // Each message was stored once: journaled messages were never fetched again.
     expect(doneCount(state)).toBeLessThanOrEqual(seeded.length);
-    expect(doneCount(state)).toBeGreaterThanOrEqual(seeded.length - 5);
+    // A kill between a group commit and its journal lines leaves at most that group (64
+    // messages) stored but unjournaled; the next run finds them present, as verify shows.
+    expect(doneCount(state)).toBeGreaterThanOrEqual(seeded.length - 5 * 64);
     const v = await runCli(['verify', imapUrl(src.user), target, ...opts(state)], srcEnv());
     expect(v.code, v.stdout).toBe(0);
     const report = JSON.parse(v.stdout) as { folders: Array<{ extra: string[] }> };
