@@ -43,14 +43,15 @@ export async function buildPlan(input: GatherInput): Promise<Plan> {
 
 /** Same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as when the folder last completed: nothing to fetch. */
 function unchangedSince(rec: FolderRecord | undefined, now: FolderStatus | undefined): boolean {
-  if (!rec || !now || now.uidValidity === undefined || now.uidNext === undefined) return false;
-  const was = rec.status;
   return (
-    was.uidValidity === now.uidValidity &&
-    was.uidNext === now.uidNext &&
-    was.messages === now.messages &&
-    (was.highestModseq ?? '') === (now.highestModseq ?? '')
+    !!rec && sameMessages(rec.status, now) && (rec.status.highestModseq ?? '') === (now?.highestModseq ?? '')
   );
+}
+
+/** Same UIDVALIDITY, UIDNEXT and message count: nothing was added or removed since. */
+function sameMessages(was: FolderStatus, now: FolderStatus | undefined): boolean {
+  if (!now || now.uidValidity === undefined || now.uidNext === undefined) return false;
+  return was.uidValidity === now.uidValidity && was.uidNext === now.uidNext && was.messages === now.messages;
 }
 
 async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderPlan> {
@@ -107,15 +108,7 @@ async function copiedBefore(
   if (!rec?.sink || !sink.folderStatus || options.deleteSource || source.capabilities.keepsFlags)
     return false;
   if (!now.ids || now.ids !== rec.status.ids) return false;
-  const there = await sink.folderStatus(m.target.name);
-  const was = rec.sink;
-  return (
-    there !== undefined &&
-    there.uidValidity !== undefined &&
-    there.uidValidity === was.uidValidity &&
-    there.uidNext === was.uidNext &&
-    there.messages === was.messages
-  );
+  return sameMessages(rec.sink, await sink.folderStatus(m.target.name));
 }
 
 /** Order-free digest of the message ids a run covers. */
