@@ -2,10 +2,14 @@ import { existsSync, rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { masterPid, type RigInfo, startRig, stopRig } from './dovecot.js';
 import { instancePids, terminateInstance } from './procs.js';
+import { extraDrivers } from './server-list.js';
+import type { ServerInfo } from './servers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     rig: RigInfo;
+    /** Every server of the rig, the main Dovecot first (test/helpers/servers.ts). */
+    servers: ServerInfo[];
   }
 }
 
@@ -42,8 +46,37 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     console.log(`mailferry test rig up in ${Math.round(performance.now() - started)} ms at ${rig.baseDir}`);
   }
   project.provide('rig', rig);
+  const extra = await startExtraServers();
+  project.provide('servers', [dovecotInfo(rig), ...extra.map((e) => e.info)]);
   return async () => {
     forget();
+    for (const e of extra) await e.driver.stop(e.info).catch((err) => console.warn(String(err)));
     await stopRig(rig);
   };
+}
+
+function dovecotInfo(rig: RigInfo): ServerInfo {
+  return {
+    kind: 'dovecot',
+    host: rig.host,
+    ports: rig.ports,
+    caFile: rig.caFile,
+    baseDir: rig.baseDir,
+    namespace: { prefix: '', delimiter: '/' },
+    extra: {},
+  };
+}
+
+async function startExtraServers() {
+  const started = [];
+  for (const driver of extraDrivers) {
+    if (!driver.available()) {
+      console.warn(
+        `mailferry test rig: ${driver.kind} is not installed (scripts/setup.sh), its tests are skipped`,
+      );
+      continue;
+    }
+    started.push({ driver, info: await driver.start() });
+  }
+  return started;
 }
