@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (run as root, or with sudo available) for the demo,
-# the tests and the benchmarks: Dovecot and archive tools from apt, then npm ci.
+# the tests and the benchmarks: Dovecot and archive tools from apt, Courier into a private
+# root (scripts/install-courier.sh), then npm ci.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ if [ ${#need[@]} -gt 0 ]; then
   # Only the packages: the test rig starts its own private Dovecot, never the system service.
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Courier for the rig's server matrix, unpacked beside Dovecot (it conflicts in apt).
+bash scripts/install-courier.sh
 
 stamp=node_modules/.mailferry-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

@@ -1,3 +1,4 @@
+import { courierDriver } from './courier.js';
 import type { ServerDriver } from './servers.js';
 
 /**
@@ -5,4 +6,4 @@ import type { ServerDriver } from './servers.js';
  * private instance on 127.0.0.1. A driver whose binaries are missing is skipped with a warning;
  * CI installs them all (scripts/setup.sh), so there every one runs.
  */
-export const extraDrivers: ServerDriver[] = [];
+export const extraDrivers: ServerDriver[] = [courierDriver];
