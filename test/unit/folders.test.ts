@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Plan } from '../../src/plan/diff.js';
 import {
   type FolderMapOptions,
   folderName,
@@ -7,6 +8,7 @@ import {
   mapFolders,
   standIn,
 } from '../../src/plan/folders.js';
+import { formatPlan } from '../../src/plan/format.js';
 import type { FolderInfo, FolderNamespace } from '../../src/types.js';
 
 /** Cyrus/Courier default: everything under INBOX., '.' between levels. */
@@ -162,5 +164,27 @@ describe('mapping folders between namespaces', () => {
       'INBOX.Imported',
     );
     expect(mapFolders(pop, [], CYRUS, false, opts)[0]!.target.name).toBe('INBOX');
+  });
+});
+
+describe('the plan says how a delimiter inside a name is written', () => {
+  it('notes the full-width stand-in under the folder it applies to', () => {
+    const [m] = mapFolders(on(DOVECOT, ['v1.2']), [], CYRUS, true, opts, DOVECOT);
+    const plan: Plan = {
+      version: 1,
+      source: 'a',
+      sink: 'b',
+      createdAt: '',
+      folders: [{ ...m!, copy: [], present: [], flagUpdates: [], skipped: [] }],
+      totals: { folders: 1, copy: 0, copyBytes: 0, present: 0, flagUpdates: 0, skipped: 0 },
+    };
+    const text = formatPlan(plan);
+    expect(text).toContain('INBOX.v1\uff0e2');
+    expect(text).toContain("'.' inside a name is written '\uff0e' (U+FF0E)");
+    const plain = {
+      ...plan,
+      folders: [{ ...plan.folders[0]!, target: { name: 'INBOX.x', delimiter: '.' } }],
+    };
+    expect(formatPlan(plain)).not.toContain('inside a name');
   });
 });
