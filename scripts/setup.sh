@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (run as root, or with sudo available) for the demo,
-# the tests and the benchmarks: Dovecot and archive tools from apt, a private Cyrus, then npm ci.
+# the tests and the benchmarks: Dovecot and archive tools from apt, a private Cyrus, Courier
+# into a private root (scripts/install-courier.sh), then npm ci.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ fi
 
 # Cyrus for the test rig, unpacked beside Dovecot (its packages conflict with Dovecot's).
 bash scripts/install-cyrus.sh
+# Courier for the rig's server matrix, unpacked beside Dovecot (it conflicts in apt).
+bash scripts/install-courier.sh
 
 stamp=node_modules/.mailferry-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

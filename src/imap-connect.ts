@@ -10,6 +10,7 @@ import { paceLargeWrites } from './paced-writes.js';
 import type {
   FolderInfo,
   FolderInventory,
+  FolderNamespace,
   FolderStatus,
   InventoryOptions,
   MessageMeta,
@@ -167,6 +168,12 @@ export class ImapSession {
     };
   }
 
+  /** The personal namespace (RFC 2342) imapflow read at login: where this user's folders live. */
+  get namespace(): FolderNamespace {
+    const ns = this.client.namespace as { prefix?: string; delimiter?: string | null } | undefined;
+    return { prefix: ns?.prefix ?? '', delimiter: ns?.delimiter || '/' };
+  }
+
   /** EXAMINE the folder and fetch every message's metadata (never bodies). */
   async inventory(folder: FolderInfo, options: InventoryOptions = {}): Promise<FolderInventory> {
     return this.withFolder(folder.name, true, async () => {
@@ -174,7 +181,9 @@ export class ImapSession {
       if (!box) throw new ConnectionError('ECLOSED', `connection to ${this.endpoint.host} closed`);
       const since = Math.max(1, options.sinceUid ?? 1);
       const rows: FetchMessageObject[] = [];
-      if (box.exists > 0 && since < box.uidNext) {
+      // Some servers (Courier) send no UIDNEXT on SELECT: then only EXISTS says whether to fetch.
+      const uidNext = box.uidNext || undefined;
+      if (box.exists > 0 && (uidNext === undefined || since < uidNext)) {
         const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
         // Collect first: another command inside this loop would deadlock the connection.
         await this.guard('folder', folder.name, async () => {
@@ -185,8 +194,9 @@ export class ImapSession {
       const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
       return {
         folder,
-        uidValidity: box.uidValidity.toString(),
-        uidNext: box.uidNext,
+        uidValidity: box.uidValidity?.toString(),
+        // Unknown stays unknown: folderStatus() (STATUS) is what re-runs compare.
+        ...(uidNext !== undefined ? { uidNext } : {}),
         highestModseq: box.highestModseq?.toString(),
         messages,
       };

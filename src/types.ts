@@ -14,6 +14,15 @@ export interface FolderInfo {
   selectable?: boolean;
 }
 
+/**
+ * Personal namespace (RFC 2342): the prefix and delimiter of the user's own folders, e.g. ''
+ * and '/' (Dovecot) or 'INBOX.' and '.' (Cyrus, Courier). '' and '/' for file formats.
+ */
+export interface FolderNamespace {
+  prefix: string;
+  delimiter: string;
+}
+
 export interface MessageMeta {
   /** Stable id at the source: POP3 UIDL, IMAP UID, mbox index, zip entry name. */
   id: string;
@@ -80,6 +89,8 @@ export interface SourceCapabilities {
 /** One session with a source. Sessions are cheap to replace: a retry opens a fresh one. */
 export interface Source {
   readonly capabilities: SourceCapabilities;
+  /** Where the user's folders live; without it: no prefix, the folders' own delimiter. */
+  readonly namespace?: FolderNamespace;
   listFolders(): Promise<FolderInfo[]>;
   inventory(folder: FolderInfo, options?: InventoryOptions): Promise<FolderInventory>;
   folderStatus?(folder: FolderInfo): Promise<FolderStatus>;
@@ -131,6 +142,8 @@ export interface AppendResult {
  */
 export interface Sink {
   readonly capabilities: SinkCapabilities;
+  /** Where the user's folders live; without it: no prefix, the folders' own delimiter. */
+  readonly namespace?: FolderNamespace;
   listFolders(): Promise<FolderInfo[]>;
   /** Create folders that are missing; keeps special-use where the sink supports CREATE-SPECIAL-USE. */
   ensureFolder(folder: FolderInfo): Promise<void>;

@@ -1,7 +1,9 @@
 import { crlfSha256Stream } from '../hash.js';
 import { pairMessages } from '../plan/diff.js';
 import { mapFolders } from '../plan/folders.js';
+import { namespaceOf } from '../plan/gather.js';
 import { identityKey } from '../plan/identity.js';
+import { ByteBudget } from '../run/budget.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
 import { openSource, prepareSide, type TransferRequest } from './common.js';
 import { transferOptionsOf } from './transfer.js';
@@ -41,13 +43,13 @@ export async function verify(
   try {
     b = await openSource(dst);
     const sinkFolders = await b.listFolders();
-    const delim = sinkFolders[0]?.delimiter ?? '/';
     const mappings = mapFolders(
       await a.listFolders(),
       sinkFolders,
-      delim,
+      namespaceOf(b, sinkFolders),
       a.capabilities.hasFolders,
       options,
+      a.namespace,
     );
     const folders: FolderVerdict[] = [];
     for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create));
@@ -80,14 +82,45 @@ async function verifyFolder(
   const { pairs, unmatched, leftover } = pairMessages(inv.messages, sinkMsgs, identityKey);
   verdict.missing.push(...unmatched.map(({ m }) => m.id));
   verdict.extra.push(...leftover.map((m) => m.id));
-  for (const { m, hit } of pairs) {
+  const different = new Set<string>();
+  await eachInWindow(pairs, async ({ m, hit }) => {
     const [x, y] = await Promise.all([
       hashOf(a, sf, m),
       hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit),
     ]);
-    if (x !== y) verdict.different.push(m.id);
-  }
+    if (x !== y) different.add(m.id);
+  });
+  verdict.different.push(...pairs.filter(({ m }) => different.has(m.id)).map(({ m }) => m.id));
   return verdict;
+}
+
+/** Messages read at once: enough for the IMAP sources to batch their FETCHes. */
+const VERIFY_WINDOW = 256;
+const VERIFY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Runs fn for each pair with many in flight (under a byte budget), so batching sources fetch
+ * hundreds of messages per command instead of one round trip per message.
+ */
+async function eachInWindow(
+  pairs: Array<{ m: MessageMeta; hit: MessageMeta }>,
+  fn: (p: { m: MessageMeta; hit: MessageMeta }) => Promise<void>,
+): Promise<void> {
+  const budget = new ByteBudget(VERIFY_BYTES);
+  let next = 0;
+  const worker = async () => {
+    while (next < pairs.length) {
+      const p = pairs[next++]!;
+      const weight = p.m.size + (p.hit.sha256 ? 0 : p.hit.size);
+      await budget.take(weight);
+      try {
+        await fn(p);
+      } finally {
+        budget.give(weight);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(VERIFY_WINDOW, pairs.length) }, worker));
 }
 
 async function hashOf(s: Source, folder: FolderInfo, m: MessageMeta): Promise<string> {

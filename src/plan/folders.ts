@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { FolderInfo, SpecialUse } from '../types.js';
+import type { FolderInfo, FolderNamespace, SpecialUse } from '../types.js';
 
 export interface FolderMapOptions {
   include: string[];
@@ -27,16 +27,26 @@ const WELL_KNOWN: Partial<Record<SpecialUse, string[]>> = {
   '\\Archive': ['Archive', 'Archives', '[Gmail]/All Mail'],
 };
 
-/** Folder globs: `*` matches anything (delimiters too), `%` anything but a delimiter, `?` one character. */
+/**
+ * Folder globs: `*` matches anything (delimiters too), `%` anything but a delimiter, `?` one
+ * character. Case-sensitive like folder names, except a leading INBOX.
+ */
 export function globToRegExp(glob: string, delimiter = '/'): RegExp {
   let re = '';
-  for (const ch of glob) {
+  for (const ch of leadingInbox(glob, delimiter)) {
     if (ch === '*') re += '.*';
     else if (ch === '%') re += `[^${escapeRe(delimiter)}]*`;
     else if (ch === '?') re += '.';
     else re += escapeRe(ch);
   }
-  return new RegExp(`^${re}$`, 'iu');
+  return new RegExp(`^${re}$`, 'u');
+}
+
+/** `inbox` or `inbox/...` spelled `INBOX`: the one case-insensitive name. */
+function leadingInbox(name: string, delimiter: string): string {
+  const head = name.slice(0, 5);
+  const next = name.charAt(5);
+  return isInbox(head) && (next === '' || next === delimiter) ? `INBOX${name.slice(5)}` : name;
 }
 
 function escapeRe(s: string): string {
@@ -59,66 +69,134 @@ function isInbox(name: string): boolean {
   return name.toUpperCase() === 'INBOX';
 }
 
-/** Re-spells a name for the sink: segments kept, delimiter swapped, a clashing character replaced. */
-export function convertName(name: string, from: string, to: string): string {
-  if (isInbox(name)) return 'INBOX';
-  const segments = from ? name.split(from) : [name];
-  const out = segments.map((s) => (to && from !== to ? s.split(to).join('_') : s)).join(to || '/');
-  return out.replace(/^inbox(?=[^a-z0-9])/i, 'INBOX');
+/** Printable ASCII has full-width forms (U+FF01-U+FF5E): the stand-in for a delimiter inside a name. */
+export function standIn(delimiter: string): string {
+  const c = delimiter.codePointAt(0) ?? 0;
+  return delimiter.length === 1 && c > 0x20 && c < 0x7f ? String.fromCodePoint(c + 0xfee0) : '_';
 }
 
-function applyMap(name: string, delimiter: string, maps: Array<[string, string]>): string | undefined {
+/**
+ * A folder's logical path: the personal prefix removed, split by the delimiter, and a stand-in
+ * for the delimiter turned back into it. `INBOX.Archive.2023` on Cyrus and `Archive/2023` on
+ * Dovecot are both ['Archive', '2023']. INBOX is case-insensitive, every other name is not.
+ */
+export function logicalPath(name: string, ns: FolderNamespace): string[] {
+  if (isInbox(name)) return ['INBOX'];
+  const rest = ns.prefix && name.startsWith(ns.prefix) ? name.slice(ns.prefix.length) : name;
+  const d = ns.delimiter;
+  const back = d.length === 1 ? standIn(d) : undefined;
+  const path = (d ? rest.split(d) : [rest]).map((seg) =>
+    back && back !== '_' ? seg.split(back).join(d) : seg,
+  );
+  if (path.length > 1 && rest === name && isInbox(path[0]!)) path[0] = 'INBOX';
+  return path;
+}
+
+/**
+ * A logical path spelled for one side: its prefix, its delimiter between segments, and the
+ * delimiter inside a segment written as its full-width stand-in ('.' as '．' U+FF0E, '/' as
+ * '／' U+FF0F), which logicalPath() reads back: stable and reversible across re-runs.
+ */
+export function folderName(path: readonly string[], ns: FolderNamespace): string {
+  if (path.length === 1 && isInbox(path[0]!)) return 'INBOX';
+  const d = ns.delimiter || '/';
+  const sub = standIn(d);
+  return ns.prefix + path.map((seg) => seg.split(d).join(sub)).join(d);
+}
+
+/** Re-spells a name for the sink: segments kept, delimiter swapped, a clashing character stood in for. */
+export function convertName(name: string, from: string, to: string): string {
+  return folderName(logicalPath(name, { prefix: '', delimiter: from }), { prefix: '', delimiter: to });
+}
+
+/** INBOX in any case is INBOX; every other name is case-sensitive (RFC 3501 5.1). */
+export function folderKey(name: string): string {
+  return isInbox(name) ? 'INBOX' : name;
+}
+
+function sourceNs(f: FolderInfo, ns: FolderNamespace | undefined): FolderNamespace {
+  return { prefix: ns?.prefix ?? '', delimiter: f.delimiter };
+}
+
+function applyMap(src: FolderInfo, ns: FolderNamespace, maps: Array<[string, string]>): string[] | undefined {
+  const path = logicalPath(src.name, ns);
+  const spellings = [src.name, path.join(src.delimiter)];
   for (const [from, to] of maps) {
-    if (name.toLowerCase() === from.toLowerCase()) return to;
-    const prefix = from + delimiter;
-    if (name.toLowerCase().startsWith(prefix.toLowerCase()))
-      return to + delimiter + name.slice(prefix.length);
+    const fromPath = logicalPath(from, ns);
+    if (spellings.some((n) => folderKey(n) === folderKey(from))) return logicalPath(to, ns);
+    // A mapped parent takes its children along.
+    if (fromPath.length < path.length && fromPath.every((seg, i) => folderKey(seg) === folderKey(path[i]!)))
+      return [...logicalPath(to, ns), ...path.slice(fromPath.length)];
   }
   return undefined;
 }
 
-function findBySpecialUse(use: SpecialUse, sinkFolders: FolderInfo[]): FolderInfo | undefined {
+function findBySpecialUse(
+  use: SpecialUse,
+  sinkFolders: FolderInfo[],
+  ns: FolderNamespace,
+): FolderInfo | undefined {
   const byAttr = sinkFolders.find((f) => f.specialUse === use);
   if (byAttr) return byAttr;
   const names = (WELL_KNOWN[use] ?? []).map((n) => n.toLowerCase());
-  return sinkFolders.find((f) => names.includes(f.name.toLowerCase()));
+  return sinkFolders.find((f) =>
+    names.includes(
+      logicalPath(f.name, { ...ns, delimiter: f.delimiter })
+        .join('/')
+        .toLowerCase(),
+    ),
+  );
 }
 
-/** Chooses which source folders to copy and the sink folder each lands in. */
+/**
+ * Chooses which source folders to copy and the sink folder each lands in. Names travel as
+ * logical paths (see logicalPath): the source's personal prefix and delimiter come off, the
+ * sink's go on. `sink` is the sink's namespace (a bare delimiter means no prefix); without
+ * `sourceNamespace` source names have no prefix.
+ */
 export function mapFolders(
   sourceFolders: FolderInfo[],
   sinkFolders: FolderInfo[],
-  sinkDelimiter: string,
+  sink: string | FolderNamespace,
   sourceHasFolders: boolean,
   opts: FolderMapOptions,
+  sourceNamespace?: FolderNamespace,
 ): FolderMapping[] {
+  const sinkNs = typeof sink === 'string' ? { prefix: '', delimiter: sink } : sink;
   const maps = parseMaps(opts.map);
-  const existing = new Map(sinkFolders.map((f) => [f.name.toLowerCase(), f]));
+  const existing = new Map(sinkFolders.map((f) => [folderKey(f.name), f]));
   const selectable = sourceFolders.filter((f) => f.selectable !== false);
   const hasOthers = selectable.some((f) => f.specialUse !== '\\All');
   const out: FolderMapping[] = [];
   for (const src of selectable) {
     if (!sourceHasFolders) {
-      out.push(mapping(src, opts.folder, undefined, existing, src.subscribed));
+      out.push(mapping(src, targetFolder(opts.folder, sinkNs), undefined, existing, src.subscribed, sinkNs));
       continue;
     }
-    if (!included(src, opts)) continue;
+    const ns = sourceNs(src, sourceNamespace);
+    if (!included(src, ns, opts)) continue;
     if (src.specialUse === '\\All' && hasOthers && !opts.includeAllMail) continue;
-    const mapped = applyMap(src.name, src.delimiter, maps);
+    const mapped = applyMap(src, ns, maps);
     let targetName: string;
     let specialUse = src.specialUse;
     if (mapped !== undefined) {
-      targetName = convertName(mapped, src.delimiter, sinkDelimiter);
+      targetName = folderName(mapped, sinkNs);
     } else if (src.specialUse && src.specialUse !== '\\All' && src.specialUse !== '\\Flagged') {
-      const found = findBySpecialUse(src.specialUse, sinkFolders);
-      targetName = found ? found.name : convertName(src.name, src.delimiter, sinkDelimiter);
+      const found = findBySpecialUse(src.specialUse, sinkFolders, sinkNs);
+      targetName = found ? found.name : folderName(logicalPath(src.name, ns), sinkNs);
     } else {
-      targetName = convertName(src.name, src.delimiter, sinkDelimiter);
+      targetName = folderName(logicalPath(src.name, ns), sinkNs);
       specialUse = undefined;
     }
-    out.push(mapping(src, targetName, specialUse, existing, src.subscribed, sinkDelimiter));
+    out.push(mapping(src, targetName, specialUse, existing, src.subscribed, sinkNs));
   }
   return out;
+}
+
+/** --folder is written as the sink spells names; the sink's prefix is added when it is missing. */
+function targetFolder(name: string, ns: FolderNamespace): string {
+  if (isInbox(name) || !ns.prefix || name.startsWith(ns.prefix)) return folderKey(name);
+  return ns.prefix + name;
 }
 
 function mapping(
@@ -127,18 +205,24 @@ function mapping(
   specialUse: SpecialUse | undefined,
   existing: Map<string, FolderInfo>,
   subscribed: boolean | undefined,
-  delimiter = '/',
+  ns: FolderNamespace,
 ): FolderMapping {
-  const found = existing.get(name.toLowerCase());
-  const target: FolderInfo = { name: found?.name ?? name, delimiter: found?.delimiter ?? delimiter };
+  const found = existing.get(folderKey(name));
+  const target: FolderInfo = {
+    name: found?.name ?? name,
+    delimiter: found?.delimiter ?? (ns.delimiter || '/'),
+  };
   const use = found?.specialUse ?? specialUse;
   if (use) target.specialUse = use;
   if (subscribed !== undefined) target.subscribed = subscribed;
   return { source: src, target, create: !found };
 }
 
-function included(f: FolderInfo, opts: FolderMapOptions): boolean {
-  const matches = (g: string) => globToRegExp(g, f.delimiter).test(f.name);
+/** Globs match the name as the source spells it, or its logical path with the source's delimiter. */
+function included(f: FolderInfo, ns: FolderNamespace, opts: FolderMapOptions): boolean {
+  const names = [f.name, logicalPath(f.name, ns).join(f.delimiter)];
+  const matches = (g: string) =>
+    names.some((n) => globToRegExp(g, f.delimiter).test(leadingInbox(n, f.delimiter)));
   if (opts.include.length && !opts.include.some(matches)) return false;
   return !opts.exclude.some(matches);
 }

@@ -1,4 +1,5 @@
 import type { Plan } from './diff.js';
+import { standIn } from './folders.js';
 
 const MB = 1024 * 1024;
 
@@ -9,6 +10,15 @@ const ESTIMATE_BYTES_PER_S = 20 * MB;
 export function estimateSeconds(plan: Plan): number {
   const t = plan.totals;
   return Math.ceil(Math.max(t.copy / ESTIMATE_MSGS_PER_S, t.copyBytes / ESTIMATE_BYTES_PER_S));
+}
+
+/** Says how a delimiter inside a folder name was written at the sink (see logicalPath in folders.ts). */
+function respelledNote(f: Plan['folders'][number]): string | undefined {
+  const d = f.target.delimiter;
+  const sub = standIn(d);
+  if (sub === '_' || !f.target.name.includes(sub) || f.source.name.includes(sub)) return undefined;
+  const code = `U+${sub.codePointAt(0)!.toString(16).toUpperCase()}`;
+  return `'${d}' inside a name is written '${sub}' (${code}): '${d}' separates folders at the sink`;
 }
 
 /** The plan as a person reads it before anything moves. */
@@ -25,6 +35,8 @@ export function formatPlan(plan: Plan): string {
     lines.push(
       `  ${f.source.name.padEnd(width)}  ${target.padEnd(width)}  ${String(f.copy.length).padStart(7)} ${mb.toFixed(1).padStart(8)} ${String(present).padStart(8)} ${String(f.flagUpdates.length).padStart(6)}${f.unchanged ? '  unchanged' : ''}`,
     );
+    const note = respelledNote(f);
+    if (note) lines.push(`    ${note}`);
     for (const s of f.skipped) lines.push(`    skipped ${s.id}: ${s.reason}`);
   }
   const t = plan.totals;

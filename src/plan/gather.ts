@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TransferOptions } from '../config.js';
 import type { Logger } from '../log.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
-import type { FolderInventory, FolderStatus, Sink, Source } from '../types.js';
+import type { FolderInfo, FolderInventory, FolderNamespace, FolderStatus, Sink, Source } from '../types.js';
 import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
 
@@ -20,14 +20,13 @@ export interface GatherInput {
 export async function buildPlan(input: GatherInput): Promise<Plan> {
   const { source, sink, options } = input;
   const [srcFolders, sinkFolders] = await Promise.all([source.listFolders(), sink.listFolders()]);
-  const sinkDelimiter =
-    sinkFolders.find((f) => f.name.toUpperCase() === 'INBOX')?.delimiter ?? sinkFolders[0]?.delimiter ?? '/';
   const mappings = mapFolders(
     srcFolders,
     sinkFolders,
-    sinkDelimiter,
+    namespaceOf(sink, sinkFolders),
     source.capabilities.hasFolders,
     options,
+    source.namespace,
   );
   const folders: FolderPlan[] = [];
   for (const m of mappings) folders.push(await planFolder(input, m));
@@ -39,6 +38,14 @@ export async function buildPlan(input: GatherInput): Promise<Plan> {
     folders,
     totals: planTotals(folders),
   };
+}
+
+/** An endpoint's personal namespace; without one, no prefix and INBOX's (else any folder's) delimiter. */
+export function namespaceOf(side: Source | Sink, folders: FolderInfo[]): FolderNamespace {
+  if (side.namespace) return side.namespace;
+  const delimiter =
+    folders.find((f) => f.name.toUpperCase() === 'INBOX')?.delimiter ?? folders[0]?.delimiter ?? '/';
+  return { prefix: '', delimiter };
 }
 
 /** Same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as when the folder last completed: nothing to fetch. */

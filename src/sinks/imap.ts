@@ -5,16 +5,19 @@ import type { SinkFactory } from '../context.js';
 import { ConnectionError, LimitError, MailferryError, MessageError } from '../errors.js';
 import { CrlfHasher, normalizeChunk } from '../hash.js';
 import { connectImap, type ImapSession } from '../imap-connect.js';
+import { folderKey } from '../plan/folders.js';
 import type {
   AppendInput,
   AppendResult,
   FolderInfo,
   FolderInventory,
+  FolderNamespace,
   FolderStatus,
   InventoryOptions,
   MessageMeta,
   Sink,
   SinkCapabilities,
+  SpecialUse,
 } from '../types.js';
 
 const SYSTEM_FLAGS = new Map(
@@ -116,10 +119,6 @@ export async function collectBody(body: Readable, sizeHint = 0): Promise<{ data:
   return { data: data.subarray(0, used), sha256: hasher.digest() };
 }
 
-function folderKey(name: string): string {
-  return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
-}
-
 class ImapSink implements Sink {
   readonly capabilities: SinkCapabilities = {
     hasFolders: true,
@@ -153,29 +152,75 @@ class ImapSink implements Sink {
     return this.known!;
   }
 
-  private async delimiter(): Promise<string> {
-    const first = (await this.knownFolders()).values().next().value as FolderInfo | undefined;
-    return first?.delimiter ?? this.session.client.namespace?.delimiter ?? '/';
+  get namespace(): FolderNamespace {
+    return this.session.namespace;
   }
 
-  /** CREATE (imapflow encodes non-ASCII names, and subscribes); folder.name already uses our delimiter. */
-  private async create(name: string, subscribed = true): Promise<void> {
+  /**
+   * CREATE, with the special-use attribute where the server offers CREATE-SPECIAL-USE (RFC
+   * 6154), then SUBSCRIBE unless the source folder was unsubscribed. `name` is the sink's
+   * full name (personal prefix included). A CREATE refused because the folder exists after
+   * all (a server without the ALREADYEXISTS code, another client) is checked with LIST.
+   */
+  private async create(name: string, subscribed = true, use?: SpecialUse): Promise<void> {
     const { client } = this.session;
-    const res = await this.session.guard('folder', name, () => client.mailboxCreate(name));
-    if (res.created && !subscribed)
-      await this.session.guard('folder', name, () => client.mailboxUnsubscribe(res.path));
+    const path = normalizePath(client, name);
+    const created = await this.session
+      .guard(
+        'folder',
+        name,
+        async () => (use && (await this.createSpecial(path, use))) || this.createPlain(path),
+      )
+      .catch(async (err): Promise<false> => {
+        if (!(await this.listed(path))) throw err;
+        return false;
+      });
+    if (created === 'special' && subscribed)
+      await this.session.guard('folder', name, () => client.mailboxSubscribe(path));
+    if (created === 'plain' && !subscribed)
+      await this.session.guard('folder', name, () => client.mailboxUnsubscribe(path));
     const info: FolderInfo = {
-      name: res.path,
-      delimiter: await this.delimiter(),
+      name: path,
+      delimiter: this.namespace.delimiter,
       subscribed,
       selectable: true,
     };
-    (await this.knownFolders()).set(folderKey(res.path), info);
+    if (use && created === 'special') info.specialUse = use;
+    (await this.knownFolders()).set(folderKey(path), info);
+  }
+
+  /** imapflow's CREATE subscribes by itself: undone for a folder that was unsubscribed at the source. */
+  private async createPlain(path: string): Promise<'plain' | false> {
+    const res = await this.session.client.mailboxCreate(path);
+    return res.created ? 'plain' : false;
+  }
+
+  /** `CREATE name (USE (\Sent))`; false when not offered or refused (e.g. the use is taken), so a plain CREATE follows. */
+  private async createSpecial(path: string, use: SpecialUse): Promise<'special' | false> {
+    const { client } = this.session;
+    if (!client.capabilities.has('CREATE-SPECIAL-USE')) return false;
+    const raw = client as unknown as RawExec;
+    try {
+      const res = await raw.exec('CREATE', [
+        { type: 'ATOM', value: encodePath(client, path) },
+        [{ type: 'ATOM', value: 'USE' }, [{ type: 'ATOM', value: use }]],
+      ]);
+      res.next();
+      return 'special';
+    } catch (err) {
+      if ((err as { responseStatus?: string }).responseStatus !== 'NO') throw err;
+      return false;
+    }
+  }
+
+  private async listed(path: string): Promise<boolean> {
+    const list = await this.listFolders().catch(() => []);
+    return list.some((f) => folderKey(f.name) === folderKey(path));
   }
 
   async ensureFolder(folder: FolderInfo): Promise<void> {
     const existing = (await this.knownFolders()).get(folderKey(folder.name));
-    if (!existing) return this.create(folder.name, folder.subscribed !== false);
+    if (!existing) return this.create(folder.name, folder.subscribed !== false, folder.specialUse);
     if (folder.subscribed && existing.subscribed === false) {
       await this.session.guard('folder', folder.name, () =>
         this.session.client.mailboxSubscribe(existing.name),
@@ -187,7 +232,7 @@ class ImapSink implements Sink {
   async inventory(folder: string, options?: InventoryOptions): Promise<FolderInventory | undefined> {
     const info = (await this.knownFolders()).get(folderKey(folder)) ?? {
       name: folder,
-      delimiter: await this.delimiter(),
+      delimiter: this.namespace.delimiter,
     };
     return this.unlessMissing(() => this.session.inventory(info, options));
   }

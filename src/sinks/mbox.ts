@@ -68,6 +68,8 @@ class MboxSink implements Sink {
     maxConnections: 1,
     canSearch: false,
   };
+  /** Files have no prefix; folder paths use '/' whatever the source's delimiter. */
+  readonly namespace = { prefix: '', delimiter: '/' };
   private readonly folders = new Map<string, MboxFolder>();
   private readonly creating = new Map<string, Promise<MboxFolder>>();
   private readonly allocator = new SafePathAllocator({ isReserved: (seg) => RESERVED.test(seg) });

@@ -52,6 +52,8 @@ class ZipSink implements Sink {
     maxConnections: 1,
     canSearch: false,
   };
+  /** Files have no prefix; folder paths use '/' whatever the source's delimiter. */
+  readonly namespace = { prefix: '', delimiter: '/' };
   private readonly folders = new Map<string, FolderState>();
   /** Entry name -> its folder and inventory record (flag changes update it in place). */
   private readonly byEntry = new Map<string, { folder: string; meta: MessageMeta }>();

@@ -7,6 +7,7 @@ import { mapImapError } from '../imap-errors.js';
 import type {
   FolderInfo,
   FolderInventory,
+  FolderNamespace,
   FolderStat,
   FolderStatus,
   InventoryOptions,
@@ -83,6 +84,10 @@ class ImapSource implements Source {
       FETCH_BATCH,
       () => undefined,
     );
+  }
+
+  get namespace(): FolderNamespace {
+    return this.session.namespace;
   }
 
   async listFolders(): Promise<FolderInfo[]> {

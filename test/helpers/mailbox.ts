@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { crlfSha256 } from '../../src/hash.js';
+import { readFolders } from './imap-any.js';
 import { rig } from './rig.js';
+import type { ServerAccount } from './servers.js';
 
 export interface StoredMessage {
   uid: number;
@@ -12,14 +14,26 @@ export interface StoredMessage {
   messageId?: string;
 }
 
-/** Reads a whole rig account over IMAPS with imapflow directly: an independent check of what mailferry wrote. */
-export async function readAccount(user: string, password: string): Promise<Map<string, StoredMessage[]>> {
+/**
+ * Reads a whole rig account over IMAPS with imapflow directly: an independent check of what
+ * mailferry wrote. Either a main-Dovecot user and password, or an account on any rig server
+ * (test/helpers/servers.ts); keys are the folder names as that server lists them.
+ */
+export async function readAccount(
+  account: string | ServerAccount,
+  password?: string,
+): Promise<Map<string, StoredMessage[]>> {
+  if (typeof account !== 'string') {
+    const folders = await readFolders(account);
+    return new Map(folders.map((f) => [f.path, f.messages]));
+  }
+  const user = account;
   const r = rig();
   const client = new ImapFlow({
     host: r.host,
     port: r.ports.imaps,
     secure: true,
-    auth: { user, pass: password },
+    auth: { user, pass: password ?? '' },
     logger: false,
     tls: { ca: [readFileSync(r.caFile, 'utf8')] },
   });

@@ -15,6 +15,8 @@ export interface ConfigInput {
   mailGid: number;
   /** Where Dovecot's oauth2 passdb asks about tokens (test/rig/oauth.ts); none = no OAuth2 logins. */
   oauth2Url?: string;
+  /** Personal namespace; default no prefix and '/'. */
+  namespace?: { prefix: string; separator: string };
 }
 
 /**
@@ -156,7 +158,7 @@ pop3_uidl_format = %08Xu%08Xv
 
 namespace inbox {
   inbox = yes
-  separator = /
+  separator = ${c.namespace?.separator ?? '/'}${c.namespace?.prefix ? `\n  prefix = ${c.namespace.prefix}` : ''}
 ${mailboxBlocks()}
 }
 

@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dovecotConfig, oauth2Config, type RigPorts, rigPaths } from './config.js';
+import { type ConfigInput, dovecotConfig, oauth2Config, type RigPorts, rigPaths } from './config.js';
 import { type OAuthServer, startOAuthServer } from './oauth.js';
 import { killInstance } from './procs.js';
 import { ensureMailUser, freePorts, lookupGroup, makeCertificate, run, waitForGreeting } from './system.js';
@@ -104,7 +104,9 @@ export function masterPid(rig: RigInfo): number | undefined {
 }
 
 /** Start a private Dovecot in a temp dir (or baseDir) on free loopback ports. */
-export async function startRig(opts: { baseDir?: string } = {}): Promise<RigInfo> {
+export async function startRig(
+  opts: { baseDir?: string; namespace?: ConfigInput['namespace'] } = {},
+): Promise<RigInfo> {
   const { uid, gid } = await ensureMailUser();
   const baseDir = opts.baseDir ?? mkdtempSync(join(tmpdir(), 'mailferry-rig-'));
   prepareDirs(baseDir);
@@ -139,6 +141,7 @@ export async function startRig(opts: { baseDir?: string } = {}): Promise<RigInfo
         mailUid: uid,
         mailGid: gid,
         oauth2Url: oauth.url,
+        ...(opts.namespace ? { namespace: opts.namespace } : {}),
       }),
     );
     try {

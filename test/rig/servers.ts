@@ -8,7 +8,8 @@
  * worker boundaries); anything a test needs to do to a server goes through its driver.
  */
 
-export type ServerKind = 'dovecot' | 'cyrus' | 'courier';
+/** 'dovecot-ns': a second Dovecot with Courier's layout (prefix INBOX., delimiter '.'). */
+export type ServerKind = 'dovecot' | 'cyrus' | 'courier' | 'dovecot-ns';
 
 export interface ServerPorts {
   imap: number;

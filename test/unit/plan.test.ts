@@ -116,7 +116,7 @@ describe('folder mapping', () => {
 
   it('re-spells names across delimiters and keeps non-ASCII names', () => {
     expect(convertName('Archive/2002', '/', '.')).toBe('Archive.2002');
-    expect(convertName('a.b/c', '/', '.')).toBe('a_b.c');
+    expect(convertName('a.b/c', '/', '.')).toBe('a\uff0eb.c');
     expect(convertName('inbox', '/', '.')).toBe('INBOX');
     const m = mapFolders([folder('Archive/Entwürfe')], sink, '.', true, opts);
     expect(m[0]).toMatchObject({ target: { name: 'Archive.Entwürfe' }, create: true });

@@ -1,0 +1,303 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUTHDAEMONRC, COURIER_ROOT, courierPaths, startScript } from './courier-config.js';
+import { courierNamespace, waitForTlsGreeting } from './courier-probe.js';
+import type { ServerDriver, ServerInfo, ServerPorts } from './servers.js';
+import { ensureMailUser, freePorts, makeCertificate, run, waitForGreeting } from './system.js';
+
+/**
+ * A private Courier IMAP + POP3 (plain with STARTTLS/STLS, and implicit TLS) on 127.0.0.1,
+ * authenticating against its own userdb. It runs as root in its own mount and pid namespaces
+ * (courier-config.ts says why): the host's /etc, /run and /usr are never changed, and killing
+ * the namespace's first process ends every process of the instance.
+ */
+
+/** Exit handlers of the instances this process started, by base dir. */
+const exitHandlers = new Map<string, () => void>();
+
+function prepareDirs(baseDir: string): void {
+  const p = courierPaths(baseDir);
+  // imapd runs as the mail user and must reach the homes below.
+  chmodSync(baseDir, 0o755);
+  for (const dir of [
+    p.etcDir,
+    join(p.runDir, 'authdaemon'),
+    join(p.etcTop, 'courier'),
+    join(p.runTop, 'courier'),
+  ])
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // makeuserdb refuses a userdb that group or others may read.
+  for (const dir of [p.userdbDir, p.stagingDir]) mkdirSync(dir, { mode: 0o700 });
+  mkdirSync(p.homeDir, { mode: 0o755 });
+  writeFileSync(join(p.etcDir, 'authdaemonrc'), AUTHDAEMONRC, { mode: 0o644 });
+}
+
+async function writeTlsPem(baseDir: string): Promise<void> {
+  const p = courierPaths(baseDir);
+  await makeCertificate(p.caFile, p.keyFile);
+  const pem = Buffer.concat([readFileSync(p.keyFile), readFileSync(p.caFile)]);
+  writeFileSync(join(p.etcDir, 'tls.pem'), pem, { mode: 0o600 });
+}
+
+/** The unshare process; pdeathsig ends it (and so the instance) if this process dies. */
+function launch(baseDir: string): number {
+  const p = courierPaths(baseDir);
+  const fd = openSync(p.logFile, 'a');
+  try {
+    const child = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        'unshare',
+        '--mount',
+        '--pid',
+        '--kill-child=SIGKILL',
+        '--propagation',
+        'private',
+        'bash',
+        p.startScript,
+      ],
+      { stdio: ['ignore', fd, fd] },
+    );
+    child.on('error', () => {}); // reported through the missing greetings and the log
+    child.unref();
+    if (!child.pid) throw new Error('could not spawn setpriv/unshare for Courier');
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
+}
+
+/** Our unshare process, proven by its command line: a pid may be reused once it exited. */
+function isInstanceLeader(pid: number, baseDir: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    return argv[0]?.endsWith('unshare') === true && argv.includes(courierPaths(baseDir).startScript);
+  } catch {
+    return false;
+  }
+}
+
+/** Host pid of the namespace's first process (bash running start.sh), once it exists. */
+function namespaceInit(leader: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${leader}/task/${leader}/children`, 'utf8').trim();
+    return Number(kids.split(' ')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-8).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function waitReady(ports: ServerPorts, caFile: string, leader: number): Promise<void> {
+  const gone = (async () => {
+    while (alive(leader)) await sleep(25);
+    throw new Error('Courier exited during startup');
+  })();
+  await Promise.race([
+    gone,
+    Promise.all([
+      waitForGreeting(ports.imap, '* OK', 10_000),
+      waitForGreeting(ports.pop3, '+OK', 10_000),
+      waitForTlsGreeting(ports.imaps, caFile, '* OK', 10_000),
+      waitForTlsGreeting(ports.pop3s, caFile, '+OK', 10_000),
+    ]),
+  ]);
+}
+
+/** Start the namespace on free ports; a port taken by someone else in between means a retry. */
+async function startOnFreePorts(baseDir: string) {
+  const p = courierPaths(baseDir);
+  for (let attempt = 1; ; attempt++) {
+    const [imap, imaps, pop3, pop3s] = await freePorts(4);
+    const ports = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s! };
+    writeFileSync(p.startScript, startScript(baseDir, ports), { mode: 0o644 });
+    const leader = launch(baseDir);
+    try {
+      await waitReady(ports, p.caFile, leader);
+      const init = namespaceInit(leader);
+      if (!init) throw new Error('Courier namespace has no first process');
+      return { ports, leader, init };
+    } catch (err) {
+      killLeader(leader, baseDir);
+      const log = tail(p.logFile);
+      if (attempt >= 3 || !/in use/i.test(log)) {
+        throw new Error(`Courier did not start: ${(err as Error).message}; ${p.logFile}:\n${log}`);
+      }
+    }
+  }
+}
+
+function killLeader(leader: number, baseDir: string): void {
+  if (!isInstanceLeader(leader, baseDir)) return;
+  try {
+    process.kill(leader, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Pids in the instance's pid namespace, found by the namespace's inode. */
+function namespacePids(pidNs: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === pidNs) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return pids;
+}
+
+function killOnExit(info: ServerInfo): void {
+  const handler = () => {
+    killLeader(Number(info.extra.leaderPid), info.baseDir);
+    // Only synchronous work runs in an exit handler: short sleeps until the namespace is empty.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 250 && namespacePids(info.extra.pidNs!).length > 0; i++) Atomics.wait(nap, 0, 0, 20);
+    if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(info.baseDir, { recursive: true, force: true });
+  };
+  process.once('exit', handler);
+  exitHandlers.set(info.baseDir, handler);
+}
+
+async function start(): Promise<ServerInfo> {
+  const { uid, gid } = await ensureMailUser();
+  const baseDir = mkdtempSync(join(tmpdir(), 'mailferry-courier-'));
+  const p = courierPaths(baseDir);
+  let started: Awaited<ReturnType<typeof startOnFreePorts>>;
+  try {
+    prepareDirs(baseDir);
+    await writeTlsPem(baseDir);
+    started = await startOnFreePorts(baseDir);
+  } catch (err) {
+    if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(baseDir, { recursive: true, force: true });
+    throw err;
+  }
+  const { ports, leader, init } = started;
+  const info: ServerInfo = {
+    kind: 'courier',
+    host: '127.0.0.1',
+    ports,
+    caFile: p.caFile,
+    baseDir,
+    namespace: { prefix: 'INBOX.', delimiter: '.' },
+    extra: {
+      leaderPid: String(leader),
+      initPid: String(init),
+      pidNs: readlinkSync(`/proc/${init}/ns/pid`),
+      logFile: p.logFile,
+      mailUid: String(uid),
+      mailGid: String(gid),
+    },
+  };
+  killOnExit(info);
+  try {
+    // Courier's default namespace, checked with a real NAMESPACE rather than assumed.
+    await createAccount(info, 'rigprobe', 'rigprobe-pw');
+    info.namespace = await courierNamespace(ports.imap, 'rigprobe', 'rigprobe-pw');
+  } catch (err) {
+    await stop(info);
+    throw err;
+  }
+  return info;
+}
+
+async function stop(info: ServerInfo): Promise<void> {
+  const handler = exitHandlers.get(info.baseDir);
+  if (handler) process.off('exit', handler);
+  exitHandlers.delete(info.baseDir);
+  killLeader(Number(info.extra.leaderPid), info.baseDir);
+  const until = Date.now() + 10_000;
+  while (namespacePids(info.extra.pidNs!).length > 0) {
+    if (Date.now() > until) {
+      throw new Error(
+        `Courier in ${info.baseDir} did not exit: ${namespacePids(info.extra.pidNs!).join(' ')}`,
+      );
+    }
+    await sleep(25);
+  }
+  if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(info.baseDir, { recursive: true, force: true });
+}
+
+/** Courier compares {SHA256} with base64(SHA-256(password)); no helper process sees the password. */
+function passwordHash(password: string): string {
+  return `{SHA256}${createHash('sha256').update(password, 'utf8').digest('base64')}`;
+}
+
+/** Run a command inside the instance's mount namespace, where Courier's paths are valid. */
+async function inNamespace(info: ServerInfo, args: string[]): Promise<void> {
+  try {
+    await run('nsenter', ['-t', info.extra.initPid!, '-m', '--', ...args]);
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`${args.join(' ')} failed: ${(e.stderr || e.stdout || e.message).trim()}`);
+  }
+}
+
+async function createAccount(info: ServerInfo, user: string, password: string): Promise<void> {
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(user)) {
+    throw new Error(`bad Courier rig user name ${JSON.stringify(user)}: lowercase letters, digits, . _ -`);
+  }
+  const p = courierPaths(info.baseDir);
+  const [uid, gid] = [Number(info.extra.mailUid), Number(info.extra.mailGid)];
+  const home = join(p.homeDir, user);
+  const maildir = join(home, 'Maildir');
+  if (!existsSync(maildir)) {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    await inNamespace(info, ['/usr/bin/maildirmake.courier', maildir]);
+    for (const dir of [home, maildir, ...['cur', 'new', 'tmp'].map((d) => join(maildir, d))])
+      chownSync(dir, uid, gid);
+  }
+  const fields = [`uid=${uid}`, `gid=${gid}`, `home=${home}`, `mail=${maildir}`];
+  const line = `${user}\t${fields.join('|')}|systempw=${passwordHash(password)}\n`;
+  const staged = join(p.stagingDir, `${user}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  writeFileSync(staged, line, { mode: 0o600 });
+  renameSync(staged, join(p.userdbDir, user));
+  // makeuserdb holds an flock on userdb.lock while it compiles: concurrent calls serialise there,
+  // and each compiles every account file present, its own included.
+  await inNamespace(info, ['/usr/sbin/makeuserdb']);
+}
+
+export const courierDriver: ServerDriver = {
+  kind: 'courier',
+  available: () =>
+    existsSync(join(COURIER_ROOT, '.installed')) &&
+    existsSync(join(COURIER_ROOT, 'usr/bin/imapd')) &&
+    process.getuid?.() === 0,
+  start,
+  stop,
+  createAccount,
+};
