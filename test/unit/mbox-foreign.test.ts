@@ -84,7 +84,8 @@ describe('mbox sink and bytes it did not write', () => {
     const hang = new Readable({ read() {} });
     hang.push(Buffer.concat([message(3), Buffer.alloc(300 * 1024, 0x61)]));
     void put(sink, hang, '3').catch(() => undefined);
-    for (let i = 0; i < 200 && (await stat(mbox)).size === good; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && (await stat(mbox)).size === good; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect((await stat(mbox)).size).toBeGreaterThan(good);
     // The first sink stays as the kill left it: its body never ends, it never runs again.
     const reopened = await openMboxSink(ctxFor(root));
