@@ -2,9 +2,10 @@ import type { Writable } from 'node:stream';
 import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
 import type { EndpointContext } from './context.js';
 import { isLoopback, type ServerEndpoint } from './endpoint.js';
-import { ConnectionError, type MailferryError, UsageError } from './errors.js';
+import { ConnectionError, FolderError, type MailferryError, UsageError } from './errors.js';
 import { messageIdOf } from './headers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
+import { imapParserLimits, inventoryCap } from './limits.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import { paceLargeWrites } from './paced-writes.js';
 import type {
@@ -36,7 +37,7 @@ function imapAuth(secret: AuthSecret): NonNullable<ImapFlowOptions['auth']> {
     : { user: secret.user, pass: secret.secret };
 }
 
-function flowOptions(server: ServerOptions, secret: AuthSecret): ImapFlowOptions {
+function flowOptions(server: ServerOptions, secret: AuthSecret, largeMessageBytes: number): ImapFlowOptions {
   const { endpoint } = server;
   // A password only goes out in clear to loopback or when the user allowed it.
   const requireTls = !endpoint.secure && !server.allowPlaintext && !isLoopback(endpoint.host);
@@ -55,6 +56,10 @@ function flowOptions(server: ServerOptions, secret: AuthSecret): ImapFlowOptions
     greetingTimeout: server.timeoutMs,
     socketTimeout: server.timeoutMs,
     clientInfo: { name: 'mailferry' },
+    // imapflow collects each literal in memory; its own caps are the one place that sees a
+    // literal's declared length before the bytes arrive, so a reply bigger than anything we
+    // asked for fails there (the connection with it) instead of filling memory.
+    ...imapParserLimits(largeMessageBytes),
   };
 }
 
@@ -69,7 +74,7 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
   }
   const { endpoint } = server;
   const secret = await server.auth();
-  const client = new ImapFlow(flowOptions(server, secret));
+  const client = new ImapFlow(flowOptions(server, secret, ctx.largeMessageBytes));
   let lastError: unknown;
   // Without a listener an 'error' event would crash the process; the failing call reports it.
   client.on('error', (err: unknown) => {
@@ -187,7 +192,11 @@ export class ImapSession {
         const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
         // Collect first: another command inside this loop would deadlock the connection.
         await this.guard('folder', folder.name, async () => {
-          for await (const m of this.client.fetch(`${since}:*`, query, { uid: true })) rows.push(m);
+          const seen = new Set<number>();
+          for await (const m of this.client.fetch(`${since}:*`, query, { uid: true })) {
+            this.checkRow(folder.name, m, seen, box.exists);
+            rows.push(m);
+          }
         });
       }
       // `N:*` also returns the highest UID when it is below N.
@@ -201,6 +210,27 @@ export class ImapSession {
         messages,
       };
     });
+  }
+
+  /**
+   * One UID twice would plan one message as two (stored twice, another never), and rows far
+   * past EXISTS are a flood: either is the server's protocol error, for this folder.
+   */
+  private checkRow(folder: string, m: FetchMessageObject, seen: Set<number>, exists: number): void {
+    const host = this.endpoint.host;
+    const hint = 'the server answered FETCH wrongly; run again later or report it to its operator';
+    if (seen.has(m.uid)) {
+      throw new FolderError('EFOLDER', `${host} listed UID ${m.uid} twice in '${folder}'`, { hint });
+    }
+    seen.add(m.uid);
+    const cap = inventoryCap(Math.max(exists, this.client.mailbox ? this.client.mailbox.exists : 0));
+    if (seen.size > cap) {
+      // Closing is the only way to stop a flood: the rest of the reply would be read first.
+      this.client.close();
+      throw new FolderError('EFOLDER', `${host} listed more messages than the ${exists} '${folder}' holds`, {
+        hint,
+      });
+    }
   }
 
   /** Total bytes in a folder: STATUS=SIZE when offered, else the sum of RFC822.SIZE. */

@@ -1,5 +1,6 @@
 import type { ServerEndpoint } from './endpoint.js';
 import { ConnectionError, FolderError, LimitError, MailferryError, MessageError } from './errors.js';
+import { OVERSIZE_CODES } from './limits.js';
 import { authFailed, classifyNetError } from './net.js';
 
 /** What was being done when an IMAP command failed; decides how much a plain NO breaks. */
@@ -136,6 +137,14 @@ export function mapImapError(err: unknown, where: ImapErrorContext): MailferryEr
   if (e.mailboxMissing || e.code === 'NotFound' || code === 'NONEXISTENT' || code === 'TRYCREATE') {
     const name = where.folder ? ` '${where.folder}'` : '';
     return new FolderError('ENOFOLDER', `folder${name} does not exist at ${host}`, { cause: err });
+  }
+  if (e.code && OVERSIZE_CODES.has(e.code)) {
+    // imapflow's parser refused a reply past our limits and closed the connection.
+    return new ConnectionError(
+      'EPROTOCOL',
+      `${host} sent a reply larger than anything asked for (${e.message ?? e.code})`,
+      { hint: 'the server misreports sizes; report it to its operator', retryable: true, cause: err },
+    );
   }
   if (isRefusal(e)) return refused(e, where, text, err);
   return lostOrNet(e, where, text, err);

@@ -4,6 +4,7 @@ import type { EndpointContext, SourceFactory } from '../context.js';
 import { FolderError, MessageError } from '../errors.js';
 import { connectImap, type ImapSession } from '../imap-connect.js';
 import { mapImapError } from '../imap-errors.js';
+import { allowedBytes, isOversize, LARGE_CHUNK } from '../limits.js';
 import type {
   FolderInfo,
   FolderInventory,
@@ -16,8 +17,6 @@ import type {
   SourceCapabilities,
 } from '../types.js';
 
-/** Partial-fetch window for large messages: one chunk in memory at a time. */
-const LARGE_CHUNK = 1024 * 1024;
 /** UIDs per UID STORE/EXPUNGE, to stay well under servers' command-line limits. */
 const DELETE_BATCH = 1000;
 /** Per UID FETCH: enough to keep the server busy, little enough to hold in memory. */
@@ -51,14 +50,40 @@ export function uidSet(uids: number[]): string {
 
 /** Counts bytes for accounting while passing them through untouched. */
 class ByteCounter extends Transform {
-  constructor(private readonly onBytes?: (n: number) => void) {
+  private seen = 0;
+
+  constructor(
+    private readonly onBytes: ((n: number) => void) | undefined,
+    private readonly limit: number,
+    private readonly tooMuch: () => unknown,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      done(this.tooMuch() as Error);
+      return;
+    }
     this.onBytes?.(chunk.length);
     done(null, chunk);
   }
+}
+
+/**
+ * Messages whose batch died of a reply past the parser's limits, per run (sessions come and
+ * go, the context stays): each is fetched alone in windows next time, so only the message the
+ * server lies about fails, not its 255 neighbours.
+ */
+const suspects = new WeakMap<EndpointContext, Set<string>>();
+
+function suspectsOf(ctx: EndpointContext): Set<string> {
+  const known = suspects.get(ctx);
+  if (known) return known;
+  const set = new Set<string>();
+  suspects.set(ctx, set);
+  return set;
 }
 
 class ImapSource implements Source {
@@ -105,7 +130,8 @@ class ImapSource implements Source {
   }
 
   async open(folder: FolderInfo, message: MessageMeta): Promise<Readable> {
-    if (message.size > this.ctx.largeMessageBytes) return this.openLarge(folder, message);
+    const suspect = suspectsOf(this.ctx).has(`${folder.name}\n${message.id}`);
+    if (suspect || message.size > this.ctx.largeMessageBytes) return this.openLarge(folder, message);
     const data = await this.batcher.add(folder.name, Number(message.id), message.size);
     if (!data) throw this.gone(folder, message);
     this.ctx.onBytes?.(data.length);
@@ -120,10 +146,50 @@ class ImapSource implements Source {
     return this.session.withFolder(folder, true, () =>
       this.session.guard('message', folder, async () => {
         const set = uidSet([...byUid.keys()]);
-        for await (const m of client.fetch(set, { uid: true, source: true }, { uid: true })) {
-          for (const j of byUid.get(m.uid) ?? []) j.resolve(m.source);
+        const seen = new Set<number>();
+        // Settled once the whole reply checked out: a bad UID later in it voids the batch.
+        const answers: Array<[BatchJob<number, Buffer | undefined>, Buffer | undefined]> = [];
+        try {
+          for await (const m of client.fetch(set, { uid: true, source: true }, { uid: true })) {
+            this.checkAnswer(folder, m.uid, byUid, seen);
+            for (const j of byUid.get(m.uid) ?? []) answers.push([j, m.source]);
+          }
+          for (const [j, data] of answers) this.settle(folder, j, data);
+        } catch (err) {
+          if (isOversize(err)) for (const uid of byUid.keys()) suspectsOf(this.ctx).add(`${folder}\n${uid}`);
+          throw err;
         }
       }),
+    );
+  }
+
+  /** A UID twice or one not asked for would hand one message's bytes to another's job. */
+  private checkAnswer(folder: string, uid: number, asked: Map<number, unknown>, seen: Set<number>): void {
+    const host = this.session.endpoint.host;
+    const why = !asked.has(uid)
+      ? `UID ${uid}, which was not asked for`
+      : seen.has(uid)
+        ? `UID ${uid} twice`
+        : '';
+    seen.add(uid);
+    if (!why) return;
+    throw new FolderError('EFOLDER', `${host} answered a FETCH in '${folder}' with ${why}`, {
+      hint: 'the server answered FETCH wrongly; run again later or report it to its operator',
+    });
+  }
+
+  /** Bytes far past the declared size are not the message the plan saw: that message fails. */
+  private settle(folder: string, j: BatchJob<number, Buffer | undefined>, data: Buffer | undefined): void {
+    if (!data || data.length <= allowedBytes(j.size)) {
+      j.resolve(data);
+      return;
+    }
+    j.reject(
+      new MessageError(
+        'EMISMATCH',
+        `${this.session.endpoint.host} sent ${data.length} bytes for UID ${j.item} in '${folder}', declared as ${j.size}`,
+        { hint: 'the server misreports sizes; report it to its operator' },
+      ),
     );
   }
 
@@ -136,16 +202,27 @@ class ImapSource implements Source {
     const release = await this.session.lockFolder(folder.name, true);
     try {
       const { client } = this.session;
-      const dl = await this.session.guard('message', folder.name, () =>
-        client.download(message.id, undefined, { uid: true, chunkSize: LARGE_CHUNK }),
-      );
+      const dl = await this.session
+        .guard('message', folder.name, () =>
+          client.download(message.id, undefined, { uid: true, chunkSize: LARGE_CHUNK }),
+        )
+        .catch((err: unknown) => {
+          throw this.oversize(folder, message, err);
+        });
       if (!dl.content) throw this.gone(folder, message);
       const content = dl.content;
-      const out = new ByteCounter(this.ctx.onBytes);
+      // A server that keeps sending full windows stops at the declared size plus slack
+      // (an error, not a silent cut: a truncated copy must not pass as the message).
+      const out = new ByteCounter(this.ctx.onBytes, allowedBytes(message.size), () =>
+        this.oversize(folder, message, { code: 'ResponseTooLarge' }),
+      );
       content.on('error', (err) => {
-        out.destroy(
-          mapImapError(err, { endpoint: this.session.endpoint, op: 'message', folder: folder.name }),
-        );
+        const mapped = mapImapError(err, {
+          endpoint: this.session.endpoint,
+          op: 'message',
+          folder: folder.name,
+        });
+        out.destroy(this.oversize(folder, message, mapped) as Error);
       });
       out.on('close', () => {
         // A consumer that gave up stops the download too.
@@ -157,6 +234,16 @@ class ImapSource implements Source {
       release();
       throw err;
     }
+  }
+
+  /** Fetched alone in windows and still too big: the lie is this message's; others go on. */
+  private oversize(folder: FolderInfo, message: MessageMeta, err: unknown): unknown {
+    if (!isOversize(err)) return err;
+    return new MessageError(
+      'EMISMATCH',
+      `${this.session.endpoint.host} sent more for UID ${message.id} in '${folder.name}' than its declared ${message.size} bytes`,
+      { hint: 'the server misreports sizes; report it to its operator', cause: err },
+    );
   }
 
   private gone(folder: FolderInfo, message: MessageMeta): MessageError {
