@@ -1,7 +1,9 @@
+import { appendFileSync } from 'node:fs';
 import type { TransferRequest } from './commands/common.js';
 import { checkRange, type LimitName, parseByteSize } from './config.js';
 import { SecretRegistry, terminalPrompt } from './credentials.js';
 import { UsageError } from './errors.js';
+import { pathError } from './fs-errors.js';
 import { createLogger } from './log.js';
 import type { ProgressMode } from './run/progress.js';
 
@@ -60,12 +62,22 @@ function inRange(name: string, limit: LimitName, n: number | undefined): number 
   return n === undefined ? undefined : checkRange(name, limit, n);
 }
 
+/** A log file that cannot be written would otherwise fail at the first line logged, mid-run. */
+function checkLogFile(file: string): void {
+  try {
+    appendFileSync(file, '', { mode: 0o600 });
+  } catch (err) {
+    throw pathError(err, `write the --log-file ${file}`);
+  }
+}
+
 /** `secrets` is shared with the CLI, which scrubs its report and final error line with it. */
 export function toRequest(
   a: Partial<CliArgs>,
   signal: AbortSignal,
   secrets = new SecretRegistry(),
 ): TransferRequest {
+  if (a['log-file']) checkLogFile(a['log-file']);
   const log = createLogger({ verbose: !!a.verbose, logFile: a['log-file'], secrets: () => secrets.list() });
   if (a.insecure)
     log.warn('--insecure: TLS certificates are not verified; anyone on the path can read this session');
