@@ -9,6 +9,9 @@ import type { MessageMeta, SpecialUse } from '../types.js';
  * `INBOX.mbox.mailferry.jsonl`). Append-only: one `folder` line first, then one `msg` line
  * per message once its bytes are durable, and `flags`/`folder` lines for later changes (the
  * last one wins). A torn last line is what a kill leaves behind and is dropped on read.
+ * Each record that moves the end is also an intent: "mailferry may write from here on" (the
+ * header at 0, each `msg` at its `end`, an explicit `intent` after a seal). A `sealed` line
+ * (a clean close) takes it back. Only bytes after an open intent are ours to cut after a kill.
  */
 
 export const MBOX_EXT = '.mbox';
@@ -53,7 +56,19 @@ export interface SidecarFlags {
   flags: string[];
 }
 
-export type SidecarRecord = SidecarFolder | SidecarMessage | SidecarFlags;
+/** Durable before a sealed file gets another byte at `offset`: bytes after it may be ours. */
+export interface SidecarIntent {
+  type: 'intent';
+  offset: number;
+}
+
+/** A clean close: the file ends at `end`, and mailferry writes nothing more without a new intent. */
+export interface SidecarSealed {
+  type: 'sealed';
+  end: number;
+}
+
+export type SidecarRecord = SidecarFolder | SidecarMessage | SidecarFlags | SidecarIntent | SidecarSealed;
 
 export interface SidecarState {
   header?: SidecarFolder;
@@ -63,6 +78,10 @@ export interface SidecarState {
   validBytes: number;
   /** Where the next message goes (the end of the last journaled one). */
   end: number;
+  /** Where an unsealed run may have gone on writing (the open intent), if one is open. */
+  openIntent?: number;
+  /** The last line was torn: the run died while journaling, after its bytes were written. */
+  torn: boolean;
 }
 
 export function sidecarPathFor(mboxPath: string): string {
@@ -93,7 +112,7 @@ export function metaOf(m: SidecarMessage): MessageMeta {
 
 /** Read a sidecar, line by line; only the last line may be broken (a torn append). */
 export async function readSidecar(path: string): Promise<SidecarState> {
-  const state: SidecarState = { messages: [], validBytes: 0, end: 0 };
+  const state: SidecarState = { messages: [], validBytes: 0, end: 0, torn: false };
   const byId = new Map<string, SidecarMessage>();
   let carry = Buffer.alloc(0);
   let offset = 0;
@@ -119,15 +138,23 @@ export async function readSidecar(path: string): Promise<SidecarState> {
   }
   const last = state.messages.at(-1);
   state.end = last ? last.end : 0;
+  state.torn = broken !== undefined || carry.length > 0;
   return state;
 }
 
 function apply(state: SidecarState, byId: Map<string, SidecarMessage>, record: SidecarRecord): void {
   if (record.type === 'folder') {
+    // A new file: the header is written before the first byte, so it opens an intent at 0.
+    if (!state.header) state.openIntent = 0;
     state.header = record;
   } else if (record.type === 'msg') {
     byId.set(record.id, record);
     state.messages.push(record);
+    state.openIntent = record.end;
+  } else if (record.type === 'intent') {
+    state.openIntent = record.offset;
+  } else if (record.type === 'sealed') {
+    delete state.openIntent;
   } else {
     const m = byId.get(record.id);
     if (m) m.flags = record.flags;
@@ -140,6 +167,8 @@ function parseRecord(line: string): SidecarRecord | undefined {
     if (rec.type === 'folder' && rec.format === SIDECAR_FORMAT && typeof rec.name === 'string') return rec;
     if (rec.type === 'msg' && Number.isSafeInteger(rec.offset) && Number.isSafeInteger(rec.end)) return rec;
     if (rec.type === 'flags' && Array.isArray(rec.flags)) return rec;
+    if (rec.type === 'intent' && Number.isSafeInteger(rec.offset)) return rec;
+    if (rec.type === 'sealed' && Number.isSafeInteger(rec.end)) return rec;
   } catch {
     // fall through: not a record
   }

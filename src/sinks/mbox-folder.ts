@@ -33,6 +33,8 @@ export class MboxFolder {
     readonly messages: SidecarMessage[],
     end: number,
     sidecarEnd: number,
+    /** The sidecar's open intent is at `end`: bytes we write there can be cut after a kill. */
+    private intentOpen = true,
   ) {
     this.end = this.written = this.committedEnd = end;
     this.sidecarEnd = this.committedSidecarEnd = sidecarEnd;
@@ -58,6 +60,7 @@ export class MboxFolder {
   async flush(): Promise<void> {
     if (!this.pendingBytes) return;
     await this.openHandles();
+    if (!this.intentOpen) await this.recordIntent();
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -70,6 +73,18 @@ export class MboxFolder {
     const buf = Buffer.from(text, 'utf8');
     await writeFully(this.sidecar!, buf, this.sidecarEnd);
     this.sidecarEnd += buf.length;
+  }
+
+  /**
+   * After a seal, journal durably that our writes start at the committed end, before the first
+   * byte goes out: the next open may then cut what a kill left there, and only that (never mail
+   * someone appended after a clean close). Unsealed, the last record already says so.
+   */
+  private async recordIntent(): Promise<void> {
+    await this.appendSidecar(recordLine({ type: 'intent', offset: this.committedEnd }));
+    await this.sidecar!.datasync();
+    this.committedSidecarEnd = this.sidecarEnd;
+    this.intentOpen = true;
   }
 
   committed(): void {
@@ -109,14 +124,26 @@ export class MboxFolder {
     await this.mbox?.truncate(offset);
   }
 
+  /** A clean close seals the file: nothing after its end is ours any more. */
   async close(): Promise<void> {
+    if (this.intentOpen) {
+      await this.openHandles();
+      await this.appendSidecar(recordLine({ type: 'sealed', end: this.committedEnd }));
+      await this.sidecar!.datasync();
+      this.intentOpen = false;
+    }
     await this.mbox?.close();
     await this.sidecar?.close();
     this.mbox = this.sidecar = undefined;
   }
 }
 
-/** After a kill: cut the mbox back to the last journaled message and drop a torn sidecar line. */
+/**
+ * After a kill: drop a torn sidecar line and cut the mbox back to the last journaled message,
+ * but only bytes our own write left: the sidecar must hold an open intent at exactly that end
+ * (or a torn record, which only a run dying mid-journal leaves), and the cut must start at a
+ * From line. Anything else (a mail client appended, the sidecar lies) is refused, not cut.
+ */
 export async function recoverFolder(
   mboxPath: string,
   sidecarPath: string,
@@ -124,11 +151,6 @@ export async function recoverFolder(
   log: Logger,
 ): Promise<MboxFolder> {
   const header = state.header!;
-  const sidecarSize = (await stat(sidecarPath)).size;
-  if (sidecarSize > state.validBytes) {
-    log.warn(`${sidecarPath}: dropped an unfinished record left by an interrupted run`);
-    await truncateDurably(sidecarPath, state.validBytes);
-  }
   const mboxSize = (await stat(mboxPath).catch(() => undefined))?.size;
   if (mboxSize === undefined && state.end === 0) {
     await (await open(mboxPath, 'a')).close();
@@ -136,13 +158,66 @@ export async function recoverFolder(
     throw new UsageError(`${mboxPath} is shorter than its sidecar ${sidecarPath} records`, {
       hint: 'the file was changed outside mailferry; restore it or move the folder aside',
     });
-  } else if (mboxSize > state.end) {
+  }
+  await checkRecordedEnds(mboxPath, sidecarPath, state, mboxSize ?? 0);
+  const sidecarSize = (await stat(sidecarPath)).size;
+  if (sidecarSize > state.validBytes) {
+    log.warn(`${sidecarPath}: dropped an unfinished record left by an interrupted run`);
+    await truncateDurably(sidecarPath, state.validBytes);
+  }
+  if (mboxSize !== undefined && mboxSize > state.end) {
     log.warn(
       `${mboxPath}: removed ${mboxSize - state.end} bytes of a message an interrupted run left unfinished`,
     );
     await truncateDurably(mboxPath, state.end);
   }
-  return new MboxFolder(mboxPath, sidecarPath, header, state.messages, state.end, state.validBytes);
+  const intentOpen = state.openIntent === state.end;
+  return new MboxFolder(
+    mboxPath,
+    sidecarPath,
+    header,
+    state.messages,
+    state.end,
+    state.validBytes,
+    intentOpen,
+  );
+}
+
+/** The last message starts with a From line where recorded; bytes past the end are our torn write. */
+async function checkRecordedEnds(
+  mboxPath: string,
+  sidecarPath: string,
+  state: SidecarState,
+  size: number,
+): Promise<void> {
+  const last = state.messages.at(-1);
+  if (last && !(await startsWithFrom(mboxPath, last.offset))) {
+    throw new UsageError(
+      `${mboxPath} does not match its sidecar ${sidecarPath}: no message at offset ${last.offset}`,
+      {
+        hint: 'the file was changed outside mailferry; restore it or move the folder aside',
+      },
+    );
+  }
+  if (size <= state.end) return;
+  const ours = state.openIntent === state.end || state.torn;
+  if (!ours || !(await startsWithFrom(mboxPath, state.end))) {
+    throw new UsageError(
+      `${mboxPath} has ${size - state.end} bytes after the last message its sidecar records, which mailferry did not write`,
+      { hint: 'move that mail into another file, or move the folder aside, then run again' },
+    );
+  }
+}
+
+async function startsWithFrom(path: string, offset: number): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(5);
+    const { bytesRead } = await fh.read(buf, 0, 5, offset);
+    return bytesRead === 5 && buf.toString('latin1') === 'From ';
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Sidecar (with its folder line) first, then the empty mbox, then the directory entry. */
