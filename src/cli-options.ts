@@ -1,7 +1,9 @@
+import { appendFileSync } from 'node:fs';
 import type { TransferRequest } from './commands/common.js';
-import { parseByteSize } from './config.js';
+import { checkRange, type LimitName, parseByteSize } from './config.js';
 import { SecretRegistry, terminalPrompt } from './credentials.js';
 import { UsageError } from './errors.js';
+import { pathError } from './fs-errors.js';
 import { createLogger } from './log.js';
 import type { ProgressMode } from './run/progress.js';
 
@@ -56,15 +58,26 @@ function parseSize(name: string, text: string | undefined): number | undefined {
   return n;
 }
 
-function positive(name: string, n: number | undefined): number | undefined {
-  if (n === undefined) return undefined;
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`bad --${name} ${n}`, { hint: 'give a number above 0' });
-  return n;
+function inRange(name: string, limit: LimitName, n: number | undefined): number | undefined {
+  return n === undefined ? undefined : checkRange(name, limit, n);
 }
 
-export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferRequest {
-  const secrets = new SecretRegistry();
+/** A log file that cannot be written would otherwise fail at the first line logged, mid-run. */
+function checkLogFile(file: string): void {
+  try {
+    appendFileSync(file, '', { mode: 0o600 });
+  } catch (err) {
+    throw pathError(err, `write the --log-file ${file}`);
+  }
+}
+
+/** `secrets` is shared with the CLI, which scrubs its report and final error line with it. */
+export function toRequest(
+  a: Partial<CliArgs>,
+  signal: AbortSignal,
+  secrets = new SecretRegistry(),
+): TransferRequest {
+  if (a['log-file']) checkLogFile(a['log-file']);
   const log = createLogger({ verbose: !!a.verbose, logFile: a['log-file'], secrets: () => secrets.list() });
   if (a.insecure)
     log.warn('--insecure: TLS certificates are not verified; anyone on the path can read this session');
@@ -76,7 +89,7 @@ export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferReq
     prompt: terminalPrompt(),
     insecure: !!a.insecure,
     allowPlaintext: !!a['allow-plaintext'],
-    timeoutMs: (positive('timeout', a.timeout) ?? 60) * 1000,
+    timeoutMs: (inRange('timeout', 'timeoutSeconds', a.timeout) ?? 60) * 1000,
     progress: a.json ? 'none' : (a.progress ?? 'auto'),
     sourceCredentials: { passwordFile: a['source-password-file'], oauth2Command: a['source-oauth2-command'] },
     sinkCredentials: { passwordFile: a['sink-password-file'], oauth2Command: a['sink-oauth2-command'] },
@@ -86,8 +99,12 @@ export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferReq
     folder: a.folder,
     since: parseDate('since', a.since),
     before: parseDate('before', a.before),
-    connections: positive('connections', a.connections),
-    maxMessagesPerSecond: positive('max-messages-per-second', a['max-messages-per-second']),
+    connections: inRange('connections', 'connections', a.connections),
+    maxMessagesPerSecond: inRange(
+      'max-messages-per-second',
+      'maxMessagesPerSecond',
+      a['max-messages-per-second'],
+    ),
     maxBytesPerSecond: parseSize('max-bytes-per-second', a['max-bytes-per-second']),
     largeMessageBytes: parseSize('large-message', a['large-message']),
     deleteSource: !!a['delete-source'],
@@ -95,8 +112,8 @@ export function toRequest(a: Partial<CliArgs>, signal: AbortSignal): TransferReq
     includeAllMail: !!a['include-all-mail'],
     dryRun: !!a['dry-run'],
   };
-  if (a.retries !== undefined) req.retries = Math.max(0, Math.floor(a.retries));
-  const wait = positive('max-throttle-wait', a['max-throttle-wait']);
+  if (a.retries !== undefined) req.retries = checkRange('retries', 'retries', a.retries);
+  const wait = inRange('max-throttle-wait', 'maxThrottleSeconds', a['max-throttle-wait']);
   if (wait !== undefined) req.maxThrottleMs = wait * 1000;
   if (a['ca-file']) req.caFile = a['ca-file'];
   if (a['state-dir']) req.stateDir = a['state-dir'];

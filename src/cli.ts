@@ -8,6 +8,7 @@ import { formatReport } from './commands/copy.js';
 import { formatLs } from './commands/ls.js';
 import { formatStatus } from './commands/status.js';
 import { formatVerify } from './commands/verify.js';
+import { SecretRegistry } from './credentials.js';
 import { exitCodeOf, formatError, InterruptedError, UsageError } from './errors.js';
 import { copy, ls, plan, status, verify } from './index.js';
 import { formatPlan } from './plan/format.js';
@@ -37,10 +38,13 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('connections', {
       type: 'number',
       default: 4,
-      describe: 'most connections per side (IMAP batches messages on each)',
+      describe: 'most connections per side, 1-64 (IMAP batches messages on each)',
     })
-    .option('max-messages-per-second', { type: 'number' })
-    .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M' })
+    .option('max-messages-per-second', {
+      type: 'number',
+      describe: 'most message starts per second, 0.001-100000',
+    })
+    .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M; at least 1' })
     .option('delete-source', {
       type: 'boolean',
       default: false,
@@ -57,11 +61,15 @@ function transferOptions(y: Argv): Argv<CliArgs> {
       describe: "also copy Gmail's [Gmail]/All Mail",
     })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
-    .option('retries', { type: 'number', default: 5, describe: 'retries per message on transient errors' })
+    .option('retries', {
+      type: 'number',
+      default: 5,
+      describe: 'retries per message on transient errors, 0-100',
+    })
     .option('max-throttle-wait', {
       type: 'number',
       default: 900,
-      describe: 'seconds of server throttling to sit out before stopping with exit 4',
+      describe: 'seconds of server throttling to sit out before stopping with exit 4, 1-604800',
     })
     .option('dry-run', { type: 'boolean', default: false, describe: 'copy behaves as plan' })
     .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
@@ -85,7 +93,10 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let verbose = argv.includes('--verbose');
-  const out = (s: string) => process.stdout.write(`${s}\n`);
+  // Every line we print passes the scrubber: a server's text can repeat a password.
+  const secrets = new SecretRegistry();
+  const out = (s: string) => process.stdout.write(`${secrets.scrub(s)}\n`);
+  const err = (s: string) => process.stderr.write(`${secrets.scrub(s)}\n`);
   try {
     let code = 0;
     await yargs(argv)
@@ -106,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
         default: false,
         describe: 'allow a password without TLS to a non-loopback host',
       })
-      .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for a server' })
+      .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for a server, 1-86400' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
       .option('log-file', { type: 'string', describe: 'write a JSON-lines log here' })
       .option('verbose', { type: 'boolean', default: false })
@@ -115,16 +126,13 @@ async function main(argv: string[]): Promise<number> {
         'transfer; re-running resumes, then copies only what is new',
         transferOptions,
         async (a) => {
-          const req = toRequest(a, ac.signal);
+          const req = toRequest(a, ac.signal, secrets);
           const r = await copy(a.source, a.sink, req);
           if (a.json) out(JSON.stringify(r, null, 2));
           else if (r.dryRun && r.plan) out(formatPlan(r.plan));
-          else process.stderr.write(`${formatReport(r)}\n`);
+          else err(formatReport(r));
           const stop = r.stoppedBy;
-          if (stop)
-            process.stderr.write(
-              `mailferry: copy stopped: ${stop.message}${stop.hint ? ` (${stop.hint})` : ''}\n`,
-            );
+          if (stop) err(`mailferry: copy stopped: ${stop.message}${stop.hint ? ` (${stop.hint})` : ''}`);
           code = r.exitCode;
         },
       )
@@ -134,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
         'show what copy would do, without writing anything',
         transferOptions,
         async (a) => {
-          const p = await plan(a.source, a.sink, toRequest(a, ac.signal));
+          const p = await plan(a.source, a.sink, toRequest(a, ac.signal, secrets));
           out(a.json ? JSON.stringify(p, null, 2) : formatPlan(p));
         },
       )
@@ -144,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
         'exit 0 only if every source message is in the sink, byte for byte',
         transferOptions,
         async (a) => {
-          const r = await verify(a.source, a.sink, toRequest(a, ac.signal));
+          const r = await verify(a.source, a.sink, toRequest(a, ac.signal, secrets));
           out(a.json ? JSON.stringify(r, null, 2) : formatVerify(r));
           code = r.exitCode;
         },
@@ -162,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
             })
             .option('source-oauth2-command', { type: 'string', describe: 'prints an OAuth2 access token' }),
         async (a) => {
-          const stats = await ls(a.endpoint, toRequest(a as unknown as CliArgs, ac.signal));
+          const stats = await ls(a.endpoint, toRequest(a as unknown as CliArgs, ac.signal, secrets));
           out(a.json ? JSON.stringify(stats, null, 2) : formatLs(stats));
         },
       )
@@ -185,10 +193,10 @@ async function main(argv: string[]): Promise<number> {
       })
       .parseAsync();
     return interrupted ? 130 : code;
-  } catch (err) {
-    const e = interrupted ? new InterruptedError() : err;
-    process.stderr.write(`${formatError(contextOf(argv), e)}\n`);
-    if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  } catch (failure) {
+    const e = interrupted ? new InterruptedError() : failure;
+    err(formatError(contextOf(argv), e));
+    if (verbose && failure instanceof Error && failure.stack) err(failure.stack);
     return exitCodeOf(e);
   }
 }

@@ -4,6 +4,9 @@ import { promisify } from 'node:util';
 import type { ServerEndpoint } from './endpoint.js';
 import { ConnectionError, UsageError } from './errors.js';
 import type { AuthProvider } from './net.js';
+import { childEnv, refuseLineBreaks, type SecretRegistry } from './secrets.js';
+
+export { SecretRegistry } from './secrets.js';
 
 const run = promisify(execFile);
 
@@ -19,21 +22,6 @@ export interface CredentialOptions {
   warn?: (line: string) => void;
 }
 
-/**
- * Every secret handed out is remembered here so the logger can scrub it from any line,
- * even one built from a server's reply.
- */
-export class SecretRegistry {
-  private readonly values = new Set<string>();
-  add(secret: string): string {
-    if (secret.length >= 3) this.values.add(secret);
-    return secret;
-  }
-  list(): string[] {
-    return [...this.values];
-  }
-}
-
 export function envName(side: Side): string {
   return side === 'source' ? 'MAILFERRY_SOURCE_PASSWORD' : 'MAILFERRY_SINK_PASSWORD';
 }
@@ -45,24 +33,33 @@ export function resolveAuth(
   opts: CredentialOptions,
   secrets: SecretRegistry,
 ): AuthProvider {
-  const user = endpoint.user;
+  const user = refuseLineBreaks(`the ${side} user name`, endpoint.user);
   if (opts.oauth2Command) {
     const cmd = opts.oauth2Command;
-    return async () => ({ method: 'xoauth2', user, secret: secrets.add(await runTokenCommand(side, cmd)) });
+    const env = childEnv(opts.env ?? process.env);
+    return async () => ({
+      method: 'xoauth2',
+      user,
+      secret: secrets.add(await runTokenCommand(side, cmd, env), user),
+    });
   }
   let password: string | undefined;
+  let from = '';
   if (opts.passwordFile) {
     password = readPasswordFile(side, opts.passwordFile);
+    from = ` in ${opts.passwordFile}`;
   } else if (opts.env?.[envName(side)]) {
     password = opts.env[envName(side)];
+    from = ` in ${envName(side)}`;
   } else if (endpoint.urlPassword !== undefined) {
+    from = ' in the URL';
     opts.warn?.(
       `the ${side} password is inside the URL, where other users can see it in the process list (use ${envName(side)} or --${side}-password-file)`,
     );
     password = endpoint.urlPassword;
   }
   if (password !== undefined) {
-    const fixed = secrets.add(password);
+    const fixed = secrets.add(refuseLineBreaks(`the ${side} password${from}`, password), user);
     return async () => ({ method: 'password', user, secret: fixed });
   }
   const prompt = opts.prompt;
@@ -73,7 +70,9 @@ export function resolveAuth(
   }
   let asked: Promise<string> | undefined;
   return async () => {
-    asked ??= prompt(`Password for ${user}@${endpoint.host} (${side}): `).then((p) => secrets.add(p));
+    asked ??= prompt(`Password for ${user}@${endpoint.host} (${side}): `).then((p) =>
+      secrets.add(refuseLineBreaks(`the ${side} password typed at the prompt`, p), user),
+    );
     return { method: 'password', user, secret: await asked };
   };
 }
@@ -90,13 +89,13 @@ function readPasswordFile(side: Side, file: string): string {
   }
 }
 
-async function runTokenCommand(side: Side, cmd: string): Promise<string> {
+async function runTokenCommand(side: Side, cmd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  let stdout: string;
   try {
-    // The token travels on stdout only; nothing secret goes into the arguments we spawn.
-    const { stdout } = await run('/bin/sh', ['-c', cmd], { timeout: 60_000, maxBuffer: 1 << 20 });
-    const token = stdout.trim();
-    if (!token) throw new Error('it printed nothing');
-    return token;
+    // The token travels on stdout only: nothing secret goes into the arguments or the
+    // environment we spawn (our passwords are taken out of env).
+    ({ stdout } = await run('/bin/sh', ['-c', cmd], { env, timeout: 60_000, maxBuffer: 1 << 20 }));
+    if (!stdout.trim()) throw new Error('it printed nothing');
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new ConnectionError('EAUTH', `the ${side} OAuth2 command failed: ${why}`, {
@@ -104,6 +103,13 @@ async function runTokenCommand(side: Side, cmd: string): Promise<string> {
       retryable: false,
     });
   }
+  // `echo` ends the token with a line end: exactly one is dropped, any other break refused.
+  const token = refuseLineBreaks(
+    `the token the ${side} OAuth2 command printed`,
+    stdout.replace(/\r?\n$/, ''),
+    `--${side}-oauth2-command must print the token on one line`,
+  );
+  return token.trim();
 }
 
 /** Source and sink log in at the same time: their questions take turns at the terminal. */

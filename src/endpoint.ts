@@ -1,4 +1,5 @@
 import { UsageError } from './errors.js';
+import { refuseLineBreaks } from './secrets.js';
 
 export type ServerProtocol = 'imap' | 'imaps' | 'pop3' | 'pop3s';
 
@@ -41,6 +42,8 @@ export function parseEndpoint(text: string): Endpoint {
       });
     return { kind, path };
   }
+  // The URL parser silently drops a raw CR or LF; refuse it rather than guess what was meant.
+  refuseLineBreaks('the endpoint URL', text);
   const scheme = /^([a-z0-9]+):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (!scheme) {
     throw new UsageError(`bad endpoint '${redactUrl(text)}': no scheme`, {
@@ -74,6 +77,9 @@ export function parseEndpoint(text: string): Endpoint {
   }
   const port = url.port ? Number(url.port) : DEFAULT_PORTS[protocol];
   const path = decode(url.pathname.replace(/^\//, ''), text);
+  // Percent-encoding can smuggle CR/LF into what becomes a LOGIN, USER or SELECT argument.
+  refuseLineBreaks(`the user name in '${redactUrl(text)}'`, user, 'remove %0D, %0A and %00');
+  refuseLineBreaks(`the folder in '${redactUrl(text)}'`, path, 'remove %0D, %0A and %00');
   const kind = protocol.startsWith('imap') ? 'imap' : 'pop3';
   const endpoint: ServerEndpoint = {
     kind,
@@ -83,7 +89,13 @@ export function parseEndpoint(text: string): Endpoint {
     port,
     user,
   };
-  if (url.password) endpoint.urlPassword = decode(url.password, text);
+  if (url.password) {
+    endpoint.urlPassword = refuseLineBreaks(
+      `the password in '${redactUrl(text)}'`,
+      decode(url.password, text),
+      'remove %0D, %0A and %00',
+    );
+  }
   if (path) {
     if (kind === 'pop3') {
       throw new UsageError(`bad endpoint '${redactUrl(text)}': POP3 has no folders`, {

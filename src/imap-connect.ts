@@ -8,6 +8,8 @@ import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.
 import { imapParserLimits, inventoryCap } from './limits.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import { paceLargeWrites } from './paced-writes.js';
+import { secretForms } from './secrets.js';
+import { timerMs } from './timers.js';
 import type {
   FolderInfo,
   FolderInventory,
@@ -52,9 +54,9 @@ function flowOptions(server: ServerOptions, secret: AuthSecret, largeMessageByte
     logger: false,
     // Batch sessions: an IDLE between commands only costs round trips.
     disableAutoIdle: true,
-    connectionTimeout: server.timeoutMs,
-    greetingTimeout: server.timeoutMs,
-    socketTimeout: server.timeoutMs,
+    connectionTimeout: timerMs(server.timeoutMs),
+    greetingTimeout: timerMs(server.timeoutMs),
+    socketTimeout: timerMs(server.timeoutMs),
     clientInfo: { name: 'mailferry' },
     // imapflow collects each literal in memory; its own caps are the one place that sees a
     // literal's declared length before the bytes arrive, so a reply bigger than anything we
@@ -74,6 +76,7 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
   }
   const { endpoint } = server;
   const secret = await server.auth();
+  const secrets = secretForms(secret.secret, secret.user);
   const client = new ImapFlow(flowOptions(server, secret, ctx.largeMessageBytes));
   let lastError: unknown;
   // Without a listener an 'error' event would crash the process; the failing call reports it.
@@ -84,19 +87,22 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
     await client.connect();
   } catch (err) {
     client.close();
-    throw connectError(err ?? lastError, server, client.byeReason, secret.method === 'xoauth2');
+    throw connectError(err ?? lastError, server, client.byeReason, {
+      oauth2: secret.method === 'xoauth2',
+      secrets,
+    });
   }
   if (!client.secureConnection) assertPlaintextAllowed(server, false);
   const socket = (client as unknown as { writeSocket?: Writable }).writeSocket;
   if (socket) paceLargeWrites(socket);
-  return new ImapSession(client, endpoint);
+  return new ImapSession(client, endpoint, secrets);
 }
 
 function connectError(
   err: unknown,
   server: ServerOptions,
   byeReason: string | undefined,
-  oauth2: boolean,
+  login: { oauth2: boolean; secrets: readonly string[] },
 ): MailferryError {
   const e = err as { tlsFailed?: boolean; code?: string; message?: string; reason?: string };
   if (e?.tlsFailed && !e.code && NO_STARTTLS.test(e.message ?? '')) {
@@ -107,7 +113,7 @@ function connectError(
     }
   }
   if (e && typeof e === 'object' && byeReason && !e.reason) e.reason = byeReason;
-  return mapImapError(err, { endpoint: server.endpoint, op: 'connect', oauth2 });
+  return mapImapError(err, { endpoint: server.endpoint, op: 'connect', ...login });
 }
 
 /** One IMAP connection plus the operations source and sink share. Folder names are imapflow's decoded paths. */
@@ -115,6 +121,8 @@ export class ImapSession {
   constructor(
     readonly client: ImapFlow,
     readonly endpoint: ServerEndpoint,
+    /** Forms of this session's secret, scrubbed from every error it maps. */
+    private readonly secrets: readonly string[] = [],
   ) {}
 
   /** Run an imapflow call and map whatever it throws. */
@@ -122,7 +130,7 @@ export class ImapSession {
     try {
       return await fn();
     } catch (err) {
-      const where: ImapErrorContext = { endpoint: this.endpoint, op, folder };
+      const where: ImapErrorContext = { endpoint: this.endpoint, op, folder, secrets: this.secrets };
       throw mapImapError(err, where);
     }
   }

@@ -2,6 +2,7 @@ import type { ServerEndpoint } from './endpoint.js';
 import { ConnectionError, FolderError, LimitError, MailferryError, MessageError } from './errors.js';
 import { OVERSIZE_CODES } from './limits.js';
 import { authFailed, classifyNetError } from './net.js';
+import { scrub } from './secrets.js';
 
 /** What was being done when an IMAP command failed; decides how much a plain NO breaks. */
 export type ImapOp = 'connect' | 'append' | 'folder' | 'message' | 'session';
@@ -12,6 +13,8 @@ export interface ImapErrorContext {
   folder?: string;
   /** The login used an OAuth2 token (the failure hint differs). */
   oauth2?: boolean;
+  /** The session's secret in every form a server may repeat; scrubbed from the error. */
+  secrets?: readonly string[];
 }
 
 /** The fields imapflow puts on the errors it raises (all optional, depending on the source). */
@@ -93,6 +96,16 @@ function backoffMs(e: ImapFlowErrorLike, text: string): number | undefined {
  * command maps quota, size, throttling and lost connections the same way.
  */
 export function mapImapError(err: unknown, where: ImapErrorContext): MailferryError {
+  const mapped = classify(err, where);
+  // A refusal may quote the LOGIN line back: the secret never reaches our message.
+  if (where.secrets?.length) {
+    mapped.message = scrub(mapped.message, where.secrets);
+    if (mapped.stack) mapped.stack = scrub(mapped.stack, where.secrets);
+  }
+  return mapped;
+}
+
+function classify(err: unknown, where: ImapErrorContext): MailferryError {
   if (err instanceof MailferryError) return err;
   const e = (err ?? {}) as ImapFlowErrorLike;
   const { endpoint, op } = where;

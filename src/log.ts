@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { scrub } from './secrets.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -22,9 +23,7 @@ export interface LoggerOptions {
 
 /** Replace every known secret (and anything shaped like a URL password) with ***. */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 1) out = out.split(s).join('***');
-  return out.replace(/([a-z0-9]+:\/\/[^:/@\s]*):[^@/\s]*@/gi, '$1:***@');
+  return scrub(text, secrets);
 }
 
 export function createLogger(opts: LoggerOptions): Logger {

@@ -135,6 +135,15 @@ export async function copy(
       message: stopped.message,
       ...(stopped.hint ? { hint: stopped.hint } : {}),
     };
+  return scrubReport(report, req);
+}
+
+/** Reasons come from server texts, which may repeat a secret: the report never carries one. */
+function scrubReport(report: CopyReport, req: TransferRequest): CopyReport {
+  const secrets = req.secrets;
+  if (!secrets) return report;
+  for (const f of report.failed) f.reason = secrets.scrub(f.reason);
+  if (report.stoppedBy) report.stoppedBy.message = secrets.scrub(report.stoppedBy.message);
   return report;
 }
 

@@ -1,4 +1,4 @@
-import { defaultTransferOptions, type TransferOptions } from '../config.js';
+import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
@@ -57,7 +57,7 @@ export async function prepareTransfer(
 
 /** The transfer options a request sets, over the defaults; connection settings stay out. */
 export function transferOptionsOf(req: TransferRequest): TransferOptions {
-  return defaultTransferOptions(stripUndefined(req));
+  return checkTransferOptions(defaultTransferOptions(stripUndefined(req)));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { pathError } from '../fs-errors.js';
 import type { KnownCopy } from '../plan/diff.js';
 import type { FolderStatus } from '../types.js';
 
@@ -152,7 +153,9 @@ export class Checkpoint {
       text = readFileSync(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new UsageError(`cannot read checkpoint ${file}: ${(err as NodeJS.ErrnoException).code}`);
+        throw new UsageError(`cannot read checkpoint ${file}: ${(err as NodeJS.ErrnoException).code}`, {
+          hint: 'check --state-dir and its permissions',
+        });
       }
     }
     for (const r of parseJournal(text, file)) cp.state.apply(r);
@@ -161,6 +164,14 @@ export class Checkpoint {
 
   /** Opens the journal for writing; read-only commands (plan, verify) never call this. */
   open(source: string, sink: string): void {
+    try {
+      this.openJournal(source, sink);
+    } catch (err) {
+      throw pathError(err, `write the state directory ${this.dir}`, 'check --state-dir and its permissions');
+    }
+  }
+
+  private openJournal(source: string, sink: string): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const info = join(this.dir, 'pair.json');
     const pair: PairInfo = { source, sink, created: new Date().toISOString() };

@@ -6,6 +6,7 @@ import { CrlfHasher } from '../hash.js';
 import type { Logger } from '../log.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
+import { timerMs } from '../timers.js';
 import type {
   FolderStatus,
   MessageMeta,
@@ -104,7 +105,7 @@ export class Executor {
     const rate = d.options.maxMessagesPerSecond;
     this.queue = new PQueue(
       // One start per 1/rate seconds: evenly spread, not a burst at the top of every second.
-      rate ? { concurrency, intervalCap: 1, interval: 1000 / rate } : { concurrency },
+      rate ? { concurrency, intervalCap: 1, interval: timerMs(1000 / rate) } : { concurrency },
     );
     if (d.signal.aborted) this.halt();
     else d.signal.addEventListener('abort', () => this.halt(), { once: true });

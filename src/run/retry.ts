@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MailferryError } from '../errors.js';
+import { sleep } from '../timers.js';
 
 export interface BackoffOptions {
   baseMs: number;
@@ -16,5 +16,5 @@ export function backoffDelay(attempt: number, err: unknown, opts: BackoffOptions
 }
 
 export async function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
-  await sleep(ms, undefined, signal ? { signal } : undefined).catch(() => undefined);
+  await sleep(ms, signal).catch(() => undefined);
 }

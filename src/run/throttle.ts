@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../timers.js';
 
 /**
  * A token bucket for bytes per second. p-queue limits how often tasks start, not how many
@@ -13,7 +13,8 @@ export class TokenBucket {
     private readonly ratePerSecond: number,
     private readonly burst = Math.max(ratePerSecond, 64 * 1024),
   ) {
-    this.tokens = this.burst;
+    // One second's worth to start: a full burst would let a slow limit pass whole messages at once.
+    this.tokens = Math.min(this.burst, ratePerSecond);
   }
 
   /** Waits until n tokens are available; a chunk larger than the burst goes in slices. */

@@ -13,6 +13,7 @@ import {
   sidecarPathFor,
 } from '../formats/mbox-sidecar.js';
 import { SafePathAllocator } from '../formats/safe-names.js';
+import { pathError } from '../fs-errors.js';
 import type { Logger } from '../log.js';
 import type {
   AppendInput,
@@ -288,6 +289,6 @@ export const openMboxSink: SinkFactory = async (ctx) => {
     await sink.load();
     return sink;
   } catch (err) {
-    throw mapFsError(err, `opening mbox sink ${root}`);
+    throw mapFsError(pathError(err, `open the mbox sink ${root}`), `opening mbox sink ${root}`);
   }
 };

@@ -13,6 +13,7 @@ import {
 } from '../formats/zip-manifest.js';
 import { rebuildJournal } from '../formats/zip-rebuild.js';
 import { journalPathOf, ZipWriter, type ZipWriterOptions } from '../formats/zip-writer.js';
+import { pathError } from '../fs-errors.js';
 import { CrlfHasher } from '../hash.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -288,5 +289,9 @@ export async function createZipSink(
 
 export const openZipSink: SinkFactory = async (ctx) => {
   if (ctx.endpoint.kind !== 'zip') throw new UsageError(`zip sink given a ${ctx.endpoint.kind} endpoint`);
-  return createZipSink(ctx.endpoint.path, {}, ctx.log);
+  try {
+    return await createZipSink(ctx.endpoint.path, {}, ctx.log);
+  } catch (err) {
+    throw pathError(err, `open the zip sink ${ctx.endpoint.path}`);
+  }
 };

@@ -12,6 +12,8 @@ import {
   type ServerOptions,
   tlsOptions,
 } from '../net.js';
+import { scrub, secretForms } from '../secrets.js';
+import { timerMs } from '../timers.js';
 import { Pop3ReplyError, Pop3Wire } from './pop3-wire.js';
 
 export { Pop3ReplyError } from './pop3-wire.js';
@@ -56,6 +58,8 @@ export class Pop3Client {
   static async connect(opts: Pop3ClientOptions): Promise<Pop3Client> {
     const ep = opts.server.endpoint;
     const wireOpts = { endpoint: ep, timeoutMs: opts.server.timeoutMs, onBytes: opts.onBytes };
+    // Credentials first: one the wire cannot carry fails before any connection is made.
+    const secret = await opts.server.auth();
     const socket = ep.secure
       ? tls.connect({ ...tlsOptions(ep.host, opts.server.tls), host: ep.host, port: ep.port })
       : net.connect({ host: ep.host, port: ep.port });
@@ -68,7 +72,6 @@ export class Pop3Client {
         tlsActive = await startTls(wire, opts);
         if (tlsActive) capa = await readCapa(wire);
       }
-      const secret = await opts.server.auth();
       assertPlaintextAllowed(opts.server, tlsActive);
       await login(wire, opts, capa, greeting.text, secret);
       opts.log?.debug('pop3 logged in', { host: ep.host, tls: tlsActive });
@@ -208,7 +211,7 @@ async function startTls(wire: Pop3Wire, opts: Pop3ClientOptions): Promise<boolea
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new ConnectionError('ETIMEDOUT', `TLS handshake with ${wire.where} timed out`)),
-      opts.server.timeoutMs,
+      timerMs(opts.server.timeoutMs),
     );
     secure.once('secureConnect', () => {
       clearTimeout(timer);
@@ -270,7 +273,7 @@ function loginError(err: unknown, opts: Pop3ClientOptions, secret: AuthSecret): 
   if (!(err instanceof Pop3ReplyError)) return err;
   const ep = opts.server.endpoint;
   // A server that echoes what it got must not leak the secret into our error text.
-  const said = secret.secret ? err.serverText.split(secret.secret).join('***') : err.serverText;
+  const said = scrub(err.serverText, secretForms(secret.secret, secret.user));
   const code = err.responseCode;
   if (code === 'IN-USE' || code === 'SYS/TEMP' || code === 'LOGIN-DELAY') {
     return new ConnectionError(

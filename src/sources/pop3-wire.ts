@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import type { ServerEndpoint } from '../endpoint.js';
 import { ConnectionError, type MailferryError } from '../errors.js';
 import { classifyNetError } from '../net.js';
+import { assertWireSafe, hasLineBreak } from '../secrets.js';
+import { timerMs } from '../timers.js';
 import { DotDecoder } from './pop3-dot.js';
 
 /** How a reply is read: status line only, status + collected body, status + streamed body, SASL. */
@@ -97,11 +99,21 @@ export class Pop3Wire {
   }
 
   command(line: string, kind: ReplyKind = 'single', label = line): Promise<Reply> {
-    return this.enqueue({ line, label, kind });
+    return this.safe(line) ?? this.enqueue({ line, label, kind });
   }
 
   sasl(line: string, onChallenge: (text: string) => string): Promise<Reply> {
-    return this.enqueue({ line, label: line, kind: 'sasl', onChallenge });
+    return this.safe(line) ?? this.enqueue({ line, label: line, kind: 'sasl', onChallenge });
+  }
+
+  /** A line with CR/LF/NUL inside would be two commands: rejected, never written. */
+  private safe(line: string): Promise<Reply> | undefined {
+    try {
+      assertWireSafe(this.where, line);
+      return undefined;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Commands in flight at once; RFC 2449 PIPELINING, only after login. */
@@ -226,7 +238,14 @@ export class Pop3Wire {
       return;
     }
     if (p.kind === 'sasl' && p.onChallenge && /^\+(?: |$)/.test(line)) {
-      this.socket.write(`${p.onChallenge(line.slice(2))}\r\n`);
+      const answer = p.onChallenge(line.slice(2));
+      if (hasLineBreak(answer)) {
+        this.fail(
+          new ConnectionError('EPROTOCOL', `refused to send ${this.where} a SASL answer with a line break`),
+        );
+        return;
+      }
+      this.socket.write(`${answer}\r\n`);
       return;
     }
     this.fail(this.protocolError(`malformed reply to ${p.label}: ${JSON.stringify(line.slice(0, 80))}`));
@@ -319,7 +338,7 @@ export class Pop3Wire {
       const what = this.inflight[0]?.label ?? 'a reply';
       const secs = Math.round(this.opts.timeoutMs / 100) / 10;
       this.fail(new ConnectionError('ETIMEDOUT', `no answer from ${this.where} to ${what} in ${secs} s`));
-    }, this.opts.timeoutMs);
+    }, timerMs(this.opts.timeoutMs));
   }
 
   private clearTimer(): void {
