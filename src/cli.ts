@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { exitWith } from './cli-exit.js';
 import { type CliArgs, toRequest } from './cli-options.js';
 import { formatReport } from './commands/copy.js';
 import { formatLs } from './commands/ls.js';
@@ -20,6 +21,15 @@ const EXAMPLES = {
   ls: '$0 ls imaps://me@imap.example',
   status: '$0 status --state-dir ~/.local/state/mailferry',
 };
+
+const EXIT_CODES = `Exit codes:
+  0    done: every planned message is in the sink (verify: every source message compared, identical)
+  1    finished, but some messages failed or were set aside; the report lists each with its reason
+  2    usage or configuration error
+  3    cannot connect to, authenticate with, or trust a server
+  4    stopped by a sink limit (quota full, daily limit); resumable
+  70   internal error: the run could not finish or report (run again to resume; please report it)
+  130  interrupted (Ctrl-C / SIGTERM); the checkpoint is saved`;
 
 function transferOptions(y: Argv): Argv<CliArgs> {
   return y
@@ -117,7 +127,11 @@ async function main(argv: string[]): Promise<number> {
         default: false,
         describe: 'allow a password without TLS to a non-loopback host',
       })
-      .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for a server, 1-86400' })
+      .option('timeout', {
+        type: 'number',
+        default: 60,
+        describe: 'seconds to wait for a server, and for a message whose bytes stopped moving, 1-86400',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
       .option('log-file', { type: 'string', describe: 'write a JSON-lines log here' })
       .option('verbose', { type: 'boolean', default: false })
@@ -181,6 +195,7 @@ async function main(argv: string[]): Promise<number> {
       })
       .example(EXAMPLES.status, 'see finished and interrupted transfers')
       .demandCommand(1, 'name a command: copy, plan, verify, ls or status')
+      .epilogue(EXIT_CODES)
       .strict()
       .help()
       .version()
@@ -215,9 +230,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  main(hideBin(process.argv)).then((code) => {
-    process.exitCode = code;
-  });
+  exitWith(main(hideBin(process.argv)), (line) => process.stderr.write(`${line}\n`));
 }
 
 export { main };

@@ -78,7 +78,7 @@ export class LimitError extends MailferryError {
 /** One message failed (rejected, too big, vanished); the run goes on and exits 1. */
 export class MessageError extends MailferryError {
   constructor(
-    code: 'EREJECTED' | 'ETOOBIG' | 'EGONE' | 'EMISMATCH' | 'EUNSAFE',
+    code: 'EREJECTED' | 'ETOOBIG' | 'EGONE' | 'EMISMATCH' | 'EUNSAFE' | 'ESTALLED',
     message: string,
     options: MailferryErrorOptions = {},
   ) {

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { normalizeMessageId } from './plan/identity.js';
 
@@ -38,9 +37,9 @@ export async function peekHeader(
   for (;;) {
     const read = stream.read() as Buffer | string | null;
     if (read === null) {
-      if (stream.readableEnded || stream.destroyed) break;
-      // 'readable' comes for new data and once more at the end; once() rejects on 'error'.
-      await once(stream, 'readable');
+      if (stream.readableEnded) break;
+      if (stream.destroyed) throw stream.errored ?? prematureClose();
+      await moreOrEnd(stream);
       continue;
     }
     const chunk = typeof read === 'string' ? Buffer.from(read) : read;
@@ -52,6 +51,30 @@ export async function peekHeader(
   if (stream.readableEnded) return { head, stream: Readable.from([head], { objectMode: false }) };
   if (head.length) stream.unshift(head);
   return { head, stream };
+}
+
+/**
+ * Waits for data, the end or an error. 'readable' alone is not enough: a stream whose last
+ * chunk was read already ends with only 'end', and a header block that never ends (no empty
+ * line, a real mailbox holds such messages) then waited forever.
+ */
+function moreOrEnd(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      stream.off('readable', onData).off('end', onData).off('close', onClose).off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = () => done();
+    const onClose = () => done(stream.readableEnded ? undefined : (stream.errored ?? prematureClose()));
+    stream.on('readable', onData).on('end', onData).on('close', onClose).on('error', done);
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the message stream closed before its end'), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
 }
 
 /** Unfolded fields in order; names lower-cased. Latin-1 keeps 8-bit bytes one char each. */

@@ -83,6 +83,7 @@ export async function copy(
     bucket: options.maxBytesPerSecond ? new TokenBucket(options.maxBytesPerSecond) : undefined,
     signal,
     quarantine,
+    stallMs: req.timeoutMs,
     mayRelogin: (err) =>
       err instanceof MailferryError &&
       err.code === 'EAUTH' &&

@@ -1,9 +1,12 @@
-import { crlfSha256Stream } from '../hash.js';
+import type { Readable } from 'node:stream';
+import { MailferryError } from '../errors.js';
+import { CrlfHasher } from '../hash.js';
 import { pairMessages } from '../plan/diff.js';
 import { mapFolders } from '../plan/folders.js';
 import { namespaceOf } from '../plan/gather.js';
 import { identityKey } from '../plan/identity.js';
 import { ByteBudget } from '../run/budget.js';
+import { Watchdog } from '../run/watchdog.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
 import { openSource, prepareSide, type TransferRequest } from './common.js';
 import { transferOptionsOf } from './transfer.js';
@@ -16,6 +19,10 @@ export interface FolderVerdict {
   missing: string[];
   extra: string[];
   different: string[];
+  /** Source messages compared with their sink copy; every one of them must be for exit 0. */
+  compared: number;
+  /** Messages that could not be read to the end on either side, with the reason. */
+  unreadable: Array<{ id: string; reason: string }>;
 }
 
 export interface VerifyReport {
@@ -52,8 +59,12 @@ export async function verify(
       a.namespace,
     );
     const folders: FolderVerdict[] = [];
-    for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create));
-    const ok = folders.every((f) => !f.missing.length && !f.different.length);
+    const stallMs = req.timeoutMs ?? 60_000;
+    for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create, stallMs));
+    // Exit 0 needs the whole source read: every message compared, none unreadable.
+    const ok = folders.every(
+      (f) => !f.missing.length && !f.different.length && !f.unreadable.length && f.compared === f.sourceCount,
+    );
     return { source: src.name, sink: dst.name, folders, ok, exitCode: ok ? 0 : 1 };
   } finally {
     await Promise.allSettled([a.close(), b?.close()]);
@@ -66,6 +77,7 @@ async function verifyFolder(
   sf: FolderInfo,
   tf: FolderInfo,
   missingAtSink: boolean,
+  stallMs: number,
 ): Promise<FolderVerdict> {
   const inv = await a.inventory(sf);
   if (a.capabilities.lazyIdentity && a.identify) await a.identify(sf, inv.messages);
@@ -78,17 +90,26 @@ async function verifyFolder(
     missing: [],
     extra: [],
     different: [],
+    compared: 0,
+    unreadable: [],
   };
   const { pairs, unmatched, leftover } = pairMessages(inv.messages, sinkMsgs, identityKey);
   verdict.missing.push(...unmatched.map(({ m }) => m.id));
   verdict.extra.push(...leftover.map((m) => m.id));
   const different = new Set<string>();
   await eachInWindow(pairs, async ({ m, hit }) => {
-    const [x, y] = await Promise.all([
-      hashOf(a, sf, m),
-      hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit),
-    ]);
-    if (x !== y) different.add(m.id);
+    try {
+      const [x, y] = await Promise.all([
+        hashOf(a, sf, m, stallMs),
+        hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit, stallMs),
+      ]);
+      verdict.compared++;
+      if (x !== y) different.add(m.id);
+    } catch (err) {
+      // One message that cannot be read fails the verdict, not the whole verify.
+      if (!(err instanceof MailferryError && err.scope === 'message')) throw err;
+      verdict.unreadable.push({ id: m.id, reason: err.message });
+    }
   });
   verdict.different.push(...pairs.filter(({ m }) => different.has(m.id)).map(({ m }) => m.id));
   return verdict;
@@ -123,19 +144,45 @@ async function eachInWindow(
   await Promise.all(Array.from({ length: Math.min(VERIFY_WINDOW, pairs.length) }, worker));
 }
 
-async function hashOf(s: Source, folder: FolderInfo, m: MessageMeta): Promise<string> {
-  return (await crlfSha256Stream(await s.open(folder, m))).sha256;
+/** The message's CRLF-normalised SHA-256, failing it (ESTALLED) when its bytes stop moving. */
+async function hashOf(s: Source, folder: FolderInfo, m: MessageMeta, stallMs: number): Promise<string> {
+  const dog = new Watchdog(stallMs);
+  dog.phase = `reading message ${m.id} of ${folder.name}`;
+  let stream: Readable | undefined;
+  try {
+    const opening = s.open(folder, m);
+    opening.then(
+      (late) => dog.error && late.destroy(),
+      () => undefined,
+    );
+    stream = await dog.guard(opening);
+    const h = new CrlfHasher();
+    const body = stream;
+    const reading = (async () => {
+      for await (const chunk of body) {
+        dog.touch();
+        h.update(chunk as Buffer);
+      }
+    })();
+    reading.catch(() => undefined);
+    await dog.guard(reading);
+    return h.digest();
+  } finally {
+    dog.stop();
+    if (dog.error) stream?.destroy();
+  }
 }
 
 export function formatVerify(r: VerifyReport): string {
   const lines = [`Verify: ${r.source} -> ${r.sink}`];
   for (const f of r.folders) {
-    const bad = f.missing.length + f.different.length;
+    const bad = f.missing.length + f.different.length + f.unreadable.length;
     lines.push(
       `  ${bad ? 'DIFF' : 'ok  '} ${f.source} -> ${f.target}: ${f.sourceCount} at source, ${f.sinkCount} at sink, ${f.missing.length} missing, ${f.different.length} different, ${f.extra.length} extra`,
     );
     for (const id of f.missing.slice(0, 20)) lines.push(`       missing ${id}`);
     for (const id of f.different.slice(0, 20)) lines.push(`       different ${id}`);
+    for (const u of f.unreadable.slice(0, 20)) lines.push(`       unreadable ${u.id}: ${u.reason}`);
   }
   lines.push(
     r.ok

@@ -22,6 +22,7 @@ import type { Counters } from './progress.js';
 import type { Quarantine } from './quarantine.js';
 import { backoffDelay, waitFor } from './retry.js';
 import { MeteredStream, type TokenBucket } from './throttle.js';
+import { Watchdog } from './watchdog.js';
 
 export interface MessageFailure {
   folder: string;
@@ -66,6 +67,8 @@ export interface ExecuteDeps {
   quarantine?: Quarantine;
   /** Whether a refused login may be an expired token worth one fresh login. */
   mayRelogin?: (err: unknown) => boolean;
+  /** A message whose bytes stop moving this long fails (--timeout). */
+  stallMs?: number;
 }
 
 /** Runs a plan on a rate-limited queue, one journal line per message the sink made durable. */
@@ -267,9 +270,31 @@ export class Executor {
     const meta = toMeta(item);
     this.d.checkpoint.append({ t: 'intent', f: fp.source.name, id: item.id });
     const source = await this.sources.acquire();
+    const dog = new Watchdog(this.d.stallMs ?? DEFAULT_STALL_MS);
+    try {
+      await this.transfer(fp, item, state, meta, source, dog);
+    } finally {
+      dog.stop();
+    }
+  }
+
+  private async transfer(
+    fp: FolderPlan,
+    item: PlanItem,
+    state: AttemptState,
+    meta: MessageMeta,
+    source: Source,
+    dog: Watchdog,
+  ): Promise<void> {
     let body: Readable;
     try {
-      body = await source.open(fp.source, meta);
+      const opening = source.open(fp.source, meta);
+      // A stalled open may still hand over a stream later: nobody reads it.
+      opening.then(
+        (s) => dog.error && s.destroy(),
+        () => undefined,
+      );
+      body = await dog.guard(opening);
       if (this.d.sourceCaps.lazyIdentity) this.learnIdentity(item, meta);
     } catch (err) {
       this.sources.release(source, brokeSession(err));
@@ -283,6 +308,7 @@ export class Executor {
     const metered = new MeteredStream(this.d.bucket, (chunk) => {
       hasher.update(chunk);
       this.d.counters.bytes += chunk.length;
+      dog.touch();
     });
     body.on('error', (err) => metered.destroy(err));
     const piped = body.pipe(metered);
@@ -290,13 +316,20 @@ export class Executor {
     try {
       sink = await this.sinks.acquire();
       state.uncertain = true;
-      const res = await sink.append({
+      dog.phase = 'copying it to the sink';
+      dog.touch();
+      metered.once('end', () => {
+        dog.phase = 'waiting for the sink to store it';
+      });
+      const appending = sink.append({
         folder: fp.target.name,
         meta,
         flags: this.flagsFor(item),
         internalDate: item.internalDate ? new Date(item.internalDate) : undefined,
         body: piped,
       });
+      appending.catch(() => undefined);
+      const res = await dog.guard(appending);
       const sha = hasher.digest();
       if (res.sha256 && res.sha256 !== sha) {
         throw new MessageError('EMISMATCH', 'the sink stored different bytes than the source sent');
@@ -307,6 +340,8 @@ export class Executor {
       this.sinks.release(sink);
       this.sources.release(source);
     } catch (err) {
+      // The sink must hear of a stall too: its append may still be waiting on the body.
+      if (dog.error) piped.destroy(dog.error);
       body.destroy();
       // A body that broke on the source side never reached the server whole.
       if (sourceBroken) state.uncertain = false;
@@ -407,6 +442,8 @@ export class Executor {
   }
 }
 
+const DEFAULT_STALL_MS = 60_000;
+
 /** Messages in flight when a side batches: one FETCH batch on the wire while the last is written. */
 const WINDOW = 256;
 /** Bytes those messages may hold at once (each is held up to three times on its way). */
@@ -417,6 +454,8 @@ const BUDGET_BYTES = 4 * 1024 * 1024;
  * (the server said NO), and closing it would fail every batch other workers queued on it.
  */
 function brokeSession(err: unknown): boolean {
+  // A stalled message leaves its session mid-command: it is closed, the next one fresh.
+  if (err instanceof MailferryError && err.code === 'ESTALLED') return true;
   return isRetryable(err) && !(err instanceof MailferryError && err.code === 'ETHROTTLED');
 }
 

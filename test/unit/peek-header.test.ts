@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { peekHeader } from '../../src/headers.js';
 
@@ -37,6 +37,35 @@ describe('peekHeader', () => {
     const tiny = await peekHeader(chunked(Buffer.from('Subject: hi'), 4));
     expect(tiny.head.toString()).toBe('Subject: hi');
     expect((await all(tiny.stream)).toString()).toBe('Subject: hi');
+  });
+
+  it.each([
+    ['no empty line, final CRLF', 'Subject: a\r\nFrom: b\r\n'],
+    ['no empty line, no final newline', 'Subject: a\r\nFrom: b'],
+    ['empty', ''],
+  ])('ends at end-of-stream when the header never ends (%s), from a PassThrough', async (_, text) => {
+    // A PassThrough ended with its last chunk already buffered emits only 'end' after the read.
+    const p = new PassThrough();
+    p.end(Buffer.from(text));
+    const { head, stream } = await peekHeader(p);
+    expect(head.toString()).toBe(text);
+    expect((await all(stream)).toString()).toBe(text);
+  });
+
+  it('ends at end-of-stream when the last chunk comes late', async () => {
+    const p = new PassThrough();
+    p.write('Subject: a\r\n');
+    setImmediate(() => p.end('X-B: c\r\n'));
+    const { head, stream } = await peekHeader(p);
+    expect((await all(stream)).toString()).toBe('Subject: a\r\nX-B: c\r\n');
+    expect(head.length).toBeGreaterThan(0);
+  });
+
+  it('rejects when the stream is destroyed without an end', async () => {
+    const s = new Readable({ read() {} });
+    s.push(Buffer.from('Subject: a\r\n'));
+    setImmediate(() => s.destroy());
+    await expect(peekHeader(s)).rejects.toThrow('closed before its end');
   });
 
   it('passes on a stream error', async () => {
