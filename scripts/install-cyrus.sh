@@ -36,8 +36,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# _apt must be able to write the downloads (otherwise apt warns and falls back to root).
+# apt downloads as the _apt user when it can write there (otherwise it warns and uses root).
 chmod 755 "$work"
+"${sudo_cmd[@]}" chown _apt "$work" 2>/dev/null || true
 (cd "$work" && "${sudo_cmd[@]}" apt-get download -qq "${debs[@]}" 2>/dev/null) || {
   "${sudo_cmd[@]}" apt-get update -qq
   (cd "$work" && "${sudo_cmd[@]}" apt-get download -qq "${debs[@]}")

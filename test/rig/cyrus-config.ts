@@ -64,6 +64,8 @@ export function imapdConf(c: CyrusConfigInput): string {
     `tls_server_key: ${p.keyFile}`,
     // Tests append identical messages on purpose.
     'duplicatesuppression: 0',
+    // Cyrus's default (1) turns 8-bit header bytes of APPENDed mail into 'X'; the rig keeps bytes.
+    'munge8bit: 0',
     'popminpoll: 0',
     'failedloginpause: 0',
     'imapidlepoll: 1s',
