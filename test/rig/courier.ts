@@ -50,11 +50,29 @@ function prepareDirs(baseDir: string): void {
   writeFileSync(join(p.etcDir, 'authdaemonrc'), AUTHDAEMONRC, { mode: 0o644 });
 }
 
-async function writeTlsPem(baseDir: string): Promise<void> {
+/**
+ * couriertls, started for STARTTLS/STLS, drops privileges to the user "courier": give the
+ * namespace a passwd and group (laid over the host's /etc) that map it to the mail user.
+ */
+function writeCourierUser(baseDir: string, uid: number, gid: number): void {
+  const top = courierPaths(baseDir).etcTop;
+  const add = (file: string, line: string) => {
+    const host = readFileSync(join('/etc', file), 'utf8');
+    const has = host.split('\n').some((l) => l.startsWith('courier:'));
+    writeFileSync(join(top, file), has ? host : `${host.replace(/\n?$/, '\n')}${line}\n`, { mode: 0o644 });
+  };
+  add('passwd', `courier:x:${uid}:${gid}:Courier rig:/nonexistent:/usr/sbin/nologin`);
+  add('group', `courier:x:${gid}:`);
+}
+
+async function writeTlsPem(baseDir: string, uid: number, gid: number): Promise<void> {
   const p = courierPaths(baseDir);
   await makeCertificate(p.caFile, p.keyFile);
   const pem = Buffer.concat([readFileSync(p.keyFile), readFileSync(p.caFile)]);
-  writeFileSync(join(p.etcDir, 'tls.pem'), pem, { mode: 0o600 });
+  const file = join(p.etcDir, 'tls.pem');
+  writeFileSync(file, pem, { mode: 0o600 });
+  // For STARTTLS couriertls runs as "courier", mapped to the mail user (writeCourierUser).
+  chownSync(file, uid, gid);
 }
 
 /** The unshare process; pdeathsig ends it (and so the instance) if this process dies. */
@@ -200,7 +218,8 @@ async function start(): Promise<ServerInfo> {
   let started: Awaited<ReturnType<typeof startOnFreePorts>>;
   try {
     prepareDirs(baseDir);
-    await writeTlsPem(baseDir);
+    writeCourierUser(baseDir, uid, gid);
+    await writeTlsPem(baseDir, uid, gid);
     started = await startOnFreePorts(baseDir);
   } catch (err) {
     if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(baseDir, { recursive: true, force: true });
