@@ -173,6 +173,20 @@ describe.skipIf(!installed)('Courier test rig', () => {
     }
   });
 
+  it('creates accounts concurrently, each with its own password', async () => {
+    // Each createAccount recompiles the whole userdb: none may drop another's entry.
+    const made = await Promise.all([1, 2, 3, 4, 5].map(() => serverAccount(courier(), 'conc')));
+    for (const a of made) {
+      const [login] = await imapDialog(a.server.ports.imap, [`LOGIN ${a.user} ${a.password}`, 'LOGOUT']);
+      expect(login?.at(-1)).toMatch(/^t0 OK/);
+    }
+    const [other] = await imapDialog(account.server.ports.imap, [
+      `LOGIN ${made[0]!.user} ${made[1]!.password}`,
+      'LOGOUT',
+    ]);
+    expect(other?.at(-1)).toMatch(/^t0 NO/);
+  });
+
   it('refuses a wrong password over IMAP and POP3', async () => {
     const wrong = { ...account, password: `${account.password}x` };
     await expect(client(wrong, 'imaps').connect()).rejects.toThrow();
