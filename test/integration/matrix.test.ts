@@ -13,6 +13,7 @@ import {
   serverPath,
   withAccount,
 } from '../helpers/imap-any.js';
+import { doneCount, runAndKill } from '../helpers/kill.js';
 import { countBy } from '../helpers/mailbox.js';
 import {
   accountUrl,
@@ -246,3 +247,35 @@ describe.each(ALL.map((s) => ({ name: s.kind, server: s })))('IMAP -> zip -> IMA
     }
   });
 });
+
+describe.each(ALL.map((s) => ({ name: s.kind, server: s })))(
+  'IMAP -> IMAP killed mid-run, dovecot -> $name',
+  ({ server }) => {
+    it('SIGKILL with appends in flight, then resumed: every message exactly once', {
+      timeout: 600_000,
+    }, async () => {
+      const { account: src, seeded } = await seededSource(DOVECOT);
+      const sink = await serverAccount(server, 'mxkill');
+      const e = env(src, sink);
+      const state = freshState();
+      const args = [
+        'copy',
+        accountUrl(src),
+        accountUrl(sink),
+        ...caArgs(),
+        '--state-dir',
+        state,
+        '--progress',
+        'none',
+        '--json',
+      ];
+      const slow = [...args, '--max-messages-per-second', '60'];
+      const { killed } = await runAndKill(slow, e, () => doneCount(state) >= 50);
+      expect(killed).toBe(true);
+      const resumed = await runCli(args, e, true);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout).copied).toBeLessThan(seeded.length);
+      expectSameMail(await readLogical(src), await readLogical(sink), server);
+    });
+  },
+);

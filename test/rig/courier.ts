@@ -1,14 +1,10 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
-  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
-  readdirSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -20,6 +16,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTHDAEMONRC, COURIER_ROOT, courierPaths, startScript } from './courier-config.js';
 import { courierNamespace, waitForTlsGreeting } from './courier-probe.js';
+import {
+  alive,
+  killLeader,
+  launch,
+  namespaceInit,
+  namespacePids,
+  waitNamespaceGone,
+} from './courier-procs.js';
 import type { ServerDriver, ServerInfo, ServerPorts } from './servers.js';
 import { ensureMailUser, freePorts, makeCertificate, run, waitForGreeting } from './system.js';
 
@@ -50,65 +54,29 @@ function prepareDirs(baseDir: string): void {
   writeFileSync(join(p.etcDir, 'authdaemonrc'), AUTHDAEMONRC, { mode: 0o644 });
 }
 
-async function writeTlsPem(baseDir: string): Promise<void> {
+/**
+ * couriertls, started for STARTTLS/STLS, drops privileges to the user "courier": give the
+ * namespace a passwd and group (laid over the host's /etc) that map it to the mail user.
+ */
+function writeCourierUser(baseDir: string, uid: number, gid: number): void {
+  const top = courierPaths(baseDir).etcTop;
+  const add = (file: string, line: string) => {
+    const host = readFileSync(join('/etc', file), 'utf8');
+    const has = host.split('\n').some((l) => l.startsWith('courier:'));
+    writeFileSync(join(top, file), has ? host : `${host.replace(/\n?$/, '\n')}${line}\n`, { mode: 0o644 });
+  };
+  add('passwd', `courier:x:${uid}:${gid}:Courier rig:/nonexistent:/usr/sbin/nologin`);
+  add('group', `courier:x:${gid}:`);
+}
+
+async function writeTlsPem(baseDir: string, uid: number, gid: number): Promise<void> {
   const p = courierPaths(baseDir);
   await makeCertificate(p.caFile, p.keyFile);
   const pem = Buffer.concat([readFileSync(p.keyFile), readFileSync(p.caFile)]);
-  writeFileSync(join(p.etcDir, 'tls.pem'), pem, { mode: 0o600 });
-}
-
-/** The unshare process; pdeathsig ends it (and so the instance) if this process dies. */
-function launch(baseDir: string): number {
-  const p = courierPaths(baseDir);
-  const fd = openSync(p.logFile, 'a');
-  try {
-    const child = spawn(
-      'setpriv',
-      [
-        '--pdeathsig',
-        'KILL',
-        'unshare',
-        '--mount',
-        '--pid',
-        '--kill-child=SIGKILL',
-        '--propagation',
-        'private',
-        'bash',
-        p.startScript,
-      ],
-      { stdio: ['ignore', fd, fd] },
-    );
-    child.on('error', () => {}); // reported through the missing greetings and the log
-    child.unref();
-    if (!child.pid) throw new Error('could not spawn setpriv/unshare for Courier');
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function alive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`);
-}
-
-/** Our unshare process, proven by its command line: a pid may be reused once it exited. */
-function isInstanceLeader(pid: number, baseDir: string): boolean {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-    return argv[0]?.endsWith('unshare') === true && argv.includes(courierPaths(baseDir).startScript);
-  } catch {
-    return false;
-  }
-}
-
-/** Host pid of the namespace's first process (bash running start.sh), once it exists. */
-function namespaceInit(leader: number): number | undefined {
-  try {
-    const kids = readFileSync(`/proc/${leader}/task/${leader}/children`, 'utf8').trim();
-    return Number(kids.split(' ')[0]) || undefined;
-  } catch {
-    return undefined;
-  }
+  const file = join(p.etcDir, 'tls.pem');
+  writeFileSync(file, pem, { mode: 0o600 });
+  // For STARTTLS couriertls runs as "courier", mapped to the mail user (writeCourierUser).
+  chownSync(file, uid, gid);
 }
 
 function tail(file: string): string {
@@ -120,19 +88,25 @@ function tail(file: string): string {
 }
 
 async function waitReady(ports: ServerPorts, caFile: string, leader: number): Promise<void> {
-  const gone = (async () => {
-    while (alive(leader)) await sleep(25);
-    throw new Error('Courier exited during startup');
+  let ready = false;
+  const exited = (async () => {
+    while (!ready && alive(leader)) await sleep(25);
+    if (!ready) throw new Error('Courier exited during startup');
   })();
-  await Promise.race([
-    gone,
-    Promise.all([
-      waitForGreeting(ports.imap, '* OK', 10_000),
-      waitForGreeting(ports.pop3, '+OK', 10_000),
-      waitForTlsGreeting(ports.imaps, caFile, '* OK', 10_000),
-      waitForTlsGreeting(ports.pop3s, caFile, '+OK', 10_000),
-    ]),
-  ]);
+  try {
+    await Promise.race([
+      exited,
+      Promise.all([
+        waitForGreeting(ports.imap, '* OK', 10_000),
+        waitForGreeting(ports.pop3, '+OK', 10_000),
+        waitForTlsGreeting(ports.imaps, caFile, '* OK', 10_000),
+        waitForTlsGreeting(ports.pop3s, caFile, '+OK', 10_000),
+      ]),
+    ]);
+  } finally {
+    ready = true; // ends the watch loop either way
+    await exited.catch(() => undefined);
+  }
 }
 
 /** Start the namespace on free ports; a port taken by someone else in between means a retry. */
@@ -158,36 +132,23 @@ async function startOnFreePorts(baseDir: string) {
   }
 }
 
-function killLeader(leader: number, baseDir: string): void {
-  if (!isInstanceLeader(leader, baseDir)) return;
+function removeBaseDir(baseDir: string): void {
+  if (process.env.MAILFERRY_RIG_KEEP === '1') return;
   try {
-    process.kill(leader, 'SIGKILL');
+    rmSync(baseDir, { recursive: true, force: true });
   } catch {
-    // already gone
+    // a straggler still writing; the temp dir stays
   }
 }
 
-/** Pids in the instance's pid namespace, found by the namespace's inode. */
-function namespacePids(pidNs: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readlinkSync(`/proc/${entry}/ns/pid`) === pidNs) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile, or a kernel thread
-    }
-  }
-  return pids;
-}
-
+/** Last resort if stop() never runs (vitest interrupted): end the namespace synchronously. */
 function killOnExit(info: ServerInfo): void {
   const handler = () => {
     killLeader(Number(info.extra.leaderPid), info.baseDir);
     // Only synchronous work runs in an exit handler: short sleeps until the namespace is empty.
     const nap = new Int32Array(new SharedArrayBuffer(4));
     for (let i = 0; i < 250 && namespacePids(info.extra.pidNs!).length > 0; i++) Atomics.wait(nap, 0, 0, 20);
-    if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(info.baseDir, { recursive: true, force: true });
+    removeBaseDir(info.baseDir);
   };
   process.once('exit', handler);
   exitHandlers.set(info.baseDir, handler);
@@ -200,10 +161,11 @@ async function start(): Promise<ServerInfo> {
   let started: Awaited<ReturnType<typeof startOnFreePorts>>;
   try {
     prepareDirs(baseDir);
-    await writeTlsPem(baseDir);
+    writeCourierUser(baseDir, uid, gid);
+    await writeTlsPem(baseDir, uid, gid);
     started = await startOnFreePorts(baseDir);
   } catch (err) {
-    if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(baseDir, { recursive: true, force: true });
+    removeBaseDir(baseDir);
     throw err;
   }
   const { ports, leader, init } = started;
@@ -240,16 +202,11 @@ async function stop(info: ServerInfo): Promise<void> {
   if (handler) process.off('exit', handler);
   exitHandlers.delete(info.baseDir);
   killLeader(Number(info.extra.leaderPid), info.baseDir);
-  const until = Date.now() + 10_000;
-  while (namespacePids(info.extra.pidNs!).length > 0) {
-    if (Date.now() > until) {
-      throw new Error(
-        `Courier in ${info.baseDir} did not exit: ${namespacePids(info.extra.pidNs!).join(' ')}`,
-      );
-    }
-    await sleep(25);
+  const pidNs = info.extra.pidNs!;
+  if (!(await waitNamespaceGone(pidNs, 10_000))) {
+    throw new Error(`Courier in ${info.baseDir} did not exit: ${namespacePids(pidNs).join(' ')}`);
   }
-  if (process.env.MAILFERRY_RIG_KEEP !== '1') rmSync(info.baseDir, { recursive: true, force: true });
+  removeBaseDir(info.baseDir);
 }
 
 /** Courier compares {SHA256} with base64(SHA-256(password)); no helper process sees the password. */
