@@ -50,6 +50,9 @@ export const OVERSIZE_CODES = new Set([
   'TooManyTokens',
 ]);
 
+/** A POP3 LIST or UIDL line: a number, a space, a UIDL of at most 70 characters (RFC 1939), CRLF. */
+export const MAX_LISTING_LINE = 96;
+
 /** Inventory rows accepted for a folder that said it holds `exists` messages (mail may arrive meanwhile). */
 export function inventoryCap(exists: number): number {
   return exists + Math.max(1000, exists);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,15 @@ export async function runMeasured(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<CliResult & { peakMb: number }> {
-  const child = spawnCli(args, env, true);
+  // MAILFERRY_TEST_BUNDLE=/path/to/old/dist/mailferry.mjs runs the same case on another build
+  // (how the figures before a fix were taken).
+  const other = process.env.MAILFERRY_TEST_BUNDLE;
+  const child = other
+    ? spawn(process.execPath, ['--max-semi-space-size=1', other, ...args], {
+        env: { ...process.env, NO_COLOR: '1', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawnCli(args, env, true);
   let peak = 0;
   const timer = setInterval(() => {
     peak = Math.max(peak, highWater(child.pid));
