@@ -66,3 +66,18 @@ export function isOversize(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Mail deflates 2-10x (base64 attachments barely at all); deflate's ceiling is about 1032x, which
+ * only runs of one byte reach. An entry declaring more than this ratio (and over a MiB) is a
+ * bomb, refused before a byte is inflated: its declared size is honest, just absurd.
+ */
+export const MAX_INFLATE_RATIO = 100;
+const BOMB_FLOOR = 1024 * 1024;
+
+/** Why an archive entry is not worth inflating, or undefined. */
+export function bombReason(size: number, compressedSize: number): string | undefined {
+  if (size <= BOMB_FLOOR || size <= compressedSize * MAX_INFLATE_RATIO) return undefined;
+  const ratio = Math.round(size / Math.max(1, compressedSize));
+  return `declares ${size} bytes from ${compressedSize} compressed (${ratio}x, a zip bomb); not opened`;
+}
