@@ -89,6 +89,9 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('sink-oauth2-command', { type: 'string' }) as unknown as Argv<CliArgs>;
 }
 
+/** How long a stop may take after SIGINT/SIGTERM before mailferry exits anyway. */
+const HARD_STOP_MS = 5000;
+
 async function main(argv: string[]): Promise<number> {
   const ac = new AbortController();
   let interrupted = false;
@@ -99,6 +102,13 @@ async function main(argv: string[]): Promise<number> {
       'mailferry: stopping; the checkpoint is being saved (press Ctrl-C again to quit at once)\n',
     );
     ac.abort();
+    // The graceful stop waits for what is in flight, and a read that never ends (a 10 GiB
+    // entry, a server that stalls) would hold it forever. The journal is written line by
+    // line as work completes, so a hard exit loses nothing it recorded.
+    setTimeout(() => {
+      process.stderr.write(`${formatError(contextOf(argv), new InterruptedError())}\n`);
+      process.exit(130);
+    }, HARD_STOP_MS).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

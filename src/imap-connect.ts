@@ -2,10 +2,10 @@ import type { Writable } from 'node:stream';
 import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
 import type { EndpointContext } from './context.js';
 import { isLoopback, type ServerEndpoint } from './endpoint.js';
-import { ConnectionError, FolderError, type MailferryError, UsageError } from './errors.js';
+import { ConnectionError, FolderError, MailferryError, UsageError } from './errors.js';
 import { messageIdOf } from './headers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
-import { imapParserLimits, inventoryCap } from './limits.js';
+import { imapParserLimits, inventoryCap, isOversize } from './limits.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import { paceLargeWrites } from './paced-writes.js';
 import { secretForms } from './secrets.js';
@@ -95,7 +95,13 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
   if (!client.secureConnection) assertPlaintextAllowed(server, false);
   const socket = (client as unknown as { writeSocket?: Writable }).writeSocket;
   if (socket) paceLargeWrites(socket);
-  return new ImapSession(client, endpoint, secrets);
+  const session = new ImapSession(client, endpoint, secrets);
+  // A reply past the parser's limits arrives only as this event; the pending command itself
+  // fails with a bare "no connection", which would hide why.
+  client.on('error', (err: unknown) => {
+    if (isOversize(err)) session.refusal ??= err;
+  });
+  return session;
 }
 
 function connectError(
@@ -118,6 +124,9 @@ function connectError(
 
 /** One IMAP connection plus the operations source and sink share. Folder names are imapflow's decoded paths. */
 export class ImapSession {
+  /** The parser refused an oversize reply: the connection died of that. */
+  refusal?: unknown;
+
   constructor(
     readonly client: ImapFlow,
     readonly endpoint: ServerEndpoint,
@@ -130,9 +139,17 @@ export class ImapSession {
     try {
       return await fn();
     } catch (err) {
-      const where: ImapErrorContext = { endpoint: this.endpoint, op, folder, secrets: this.secrets };
-      throw mapImapError(err, where);
+      // imapflow emits the parser's refusal as an event that may come a turn after the
+      // command's own rejection: let it arrive before deciding what happened.
+      if (!this.refusal && !(err instanceof MailferryError)) await new Promise((r) => setImmediate(r));
+      throw this.mapError(err, op, folder);
     }
+  }
+
+  /** Map an imapflow error; on a connection the parser killed, that refusal is the reason. */
+  mapError(err: unknown, op: ImapOp, folder: string | undefined): MailferryError {
+    const where: ImapErrorContext = { endpoint: this.endpoint, op, folder, secrets: this.secrets };
+    return mapImapError(this.refusal && !(err instanceof MailferryError) ? this.refusal : err, where);
   }
 
   /** Select (or EXAMINE when readOnly) a folder under imapflow's mailbox lock for the whole of fn. */

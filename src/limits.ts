@@ -50,6 +50,9 @@ export const OVERSIZE_CODES = new Set([
   'TooManyTokens',
 ]);
 
+/** A POP3 LIST or UIDL line: a number, a space, a UIDL of at most 70 characters (RFC 1939), CRLF. */
+export const MAX_LISTING_LINE = 96;
+
 /** Inventory rows accepted for a folder that said it holds `exists` messages (mail may arrive meanwhile). */
 export function inventoryCap(exists: number): number {
   return exists + Math.max(1000, exists);
@@ -62,4 +65,19 @@ export function isOversize(err: unknown): boolean {
     e = e.cause as typeof e;
   }
   return false;
+}
+
+/**
+ * Mail deflates 2-10x (base64 attachments barely at all); deflate's ceiling is about 1032x, which
+ * only runs of one byte reach. An entry declaring more than this ratio (and over a MiB) is a
+ * bomb, refused before a byte is inflated: its declared size is honest, just absurd.
+ */
+export const MAX_INFLATE_RATIO = 100;
+const BOMB_FLOOR = 1024 * 1024;
+
+/** Why an archive entry is not worth inflating, or undefined. */
+export function bombReason(size: number, compressedSize: number): string | undefined {
+  if (size <= BOMB_FLOOR || size <= compressedSize * MAX_INFLATE_RATIO) return undefined;
+  const ratio = Math.round(size / Math.max(1, compressedSize));
+  return `declares ${size} bytes from ${compressedSize} compressed (${ratio}x, a zip bomb); not opened`;
 }

@@ -6,6 +6,7 @@ import { describeEndpoint, type Endpoint, isServer, parseEndpoint } from '../end
 import { MailferryError, UsageError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { TlsSettings } from '../net.js';
+import { assertPathKind } from '../path-kinds.js';
 import type { ProgressMode } from '../run/progress.js';
 import { sinks } from '../sinks/index.js';
 import { sources } from '../sources/index.js';
@@ -68,6 +69,9 @@ export function prepareSide(
   largeMessageBytes: number,
 ): OpenedSide {
   const endpoint = parseEndpoint(text);
+  if (endpoint.kind === 'mbox')
+    assertPathKind(endpoint.path, `mbox ${side}`, side === 'sink' ? 'dir' : 'file-or-dir');
+  if (endpoint.kind === 'zip') assertPathKind(endpoint.path, `zip ${side}`, 'file');
   const log = s.log ?? silentLogger;
   const ctx: EndpointContext = { endpoint, log, largeMessageBytes };
   const creds = (side === 'source' ? s.sourceCredentials : s.sinkCredentials) ?? {};

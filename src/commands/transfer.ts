@@ -1,5 +1,6 @@
 import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
 import { silentLogger } from '../log.js';
+import { assertPathKind } from '../path-kinds.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
 import { Checkpoint } from '../run/checkpoint.js';
@@ -25,6 +26,7 @@ export async function prepareTransfer(
   const options = transferOptionsOf(req);
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
+  assertPathKind(options.stateDir, 'state directory', 'dir');
   const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
   // A server sink connects while the source does; a file sink (which creates files) waits
   // for the source. A failing source is reported first, as the one named first.

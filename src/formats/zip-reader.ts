@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import { MessageError, UsageError } from '../errors.js';
+import { bombReason } from '../limits.js';
 import { crc32 } from './zip-crc.js';
 import {
   type CentralEntry,
@@ -96,6 +97,8 @@ export class ZipReader {
     if (e.method !== METHOD_STORE && e.method !== METHOD_DEFLATE) {
       throw new MessageError('EREJECTED', `${e.name}: compression method ${e.method} is not supported`);
     }
+    const bomb = bombReason(e.size, e.compressedSize);
+    if (bomb) throw new MessageError('EUNSAFE', `${e.name}: ${bomb}`);
     const start = await verifyLocalHeader(this.fh, e.offset, e.rawName, this.path).catch((err: Error) => {
       throw new MessageError('EMISMATCH', err.message, { cause: err });
     });

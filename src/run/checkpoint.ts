@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -13,6 +12,7 @@ import {
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { pathError } from '../fs-errors.js';
+import { mkdirpSync } from '../path-kinds.js';
 import type { KnownCopy } from '../plan/diff.js';
 import type { FolderStatus } from '../types.js';
 
@@ -172,7 +172,7 @@ export class Checkpoint {
   }
 
   private openJournal(source: string, sink: string): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    mkdirpSync(this.dir, 0o700);
     const info = join(this.dir, 'pair.json');
     const pair: PairInfo = { source, sink, created: new Date().toISOString() };
     try {

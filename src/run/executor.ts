@@ -311,6 +311,10 @@ export class Executor {
       dog.touch();
     });
     body.on('error', (err) => metered.destroy(err));
+    // The sink learns of a failure through its own read; without a listener here, an error
+    // that arrives when the sink is no longer reading (a zip entry shorter than declared,
+    // found at its end) is an unhandled 'error' event and crashes the run with a stack trace.
+    metered.on('error', () => undefined);
     const piped = body.pipe(metered);
     let sink: Sink | undefined;
     try {

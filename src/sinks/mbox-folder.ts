@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, stat, truncate } from 'node:fs/promises';
+import { type FileHandle, open, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FolderError, UsageError } from '../errors.js';
 import {
@@ -9,6 +9,7 @@ import {
   type SidecarState,
 } from '../formats/mbox-sidecar.js';
 import type { Logger } from '../log.js';
+import { mkdirp } from '../path-kinds.js';
 
 const GATHER_BYTES = 256 * 1024;
 
@@ -227,7 +228,7 @@ export async function createFolder(
   info: Omit<SidecarFolder, 'type' | 'format' | 'version'>,
 ): Promise<MboxFolder> {
   const dir = dirname(mboxPath);
-  await mkdir(dir, { recursive: true });
+  await mkdirp(dir);
   if (await stat(mboxPath).catch(() => undefined)) {
     throw new FolderError('EFOLDER', `${mboxPath} already exists and was not written by mailferry`, {
       hint: 'move it away, or use an empty directory as the mbox sink',

@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { SinkFactory } from '../context.js';
 import { MessageError, UsageError } from '../errors.js';
@@ -15,6 +15,7 @@ import {
 import { SafePathAllocator } from '../formats/safe-names.js';
 import { pathError } from '../fs-errors.js';
 import type { Logger } from '../log.js';
+import { mkdirp } from '../path-kinds.js';
 import type {
   AppendInput,
   AppendResult,
@@ -284,7 +285,7 @@ export const openMboxSink: SinkFactory = async (ctx) => {
     });
   }
   try {
-    await mkdir(root, { recursive: true });
+    await mkdirp(root);
     const sink = new MboxSink(root, ctx.log);
     await sink.load();
     return sink;

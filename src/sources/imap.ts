@@ -3,7 +3,6 @@ import { type BatchJob, FolderBatcher } from '../batch.js';
 import type { EndpointContext, SourceFactory } from '../context.js';
 import { FolderError, MessageError } from '../errors.js';
 import { connectImap, type ImapSession } from '../imap-connect.js';
-import { mapImapError } from '../imap-errors.js';
 import { allowedBytes, isOversize, LARGE_CHUNK } from '../limits.js';
 import type {
   FolderInfo,
@@ -143,24 +142,24 @@ class ImapSource implements Source {
     const { client } = this.session;
     const byUid = new Map<number, Array<BatchJob<number, Buffer | undefined>>>();
     for (const j of jobs) byUid.set(j.item, [...(byUid.get(j.item) ?? []), j]);
-    return this.session.withFolder(folder, true, () =>
+    const fetched = this.session.withFolder(folder, true, () =>
       this.session.guard('message', folder, async () => {
         const set = uidSet([...byUid.keys()]);
         const seen = new Set<number>();
         // Settled once the whole reply checked out: a bad UID later in it voids the batch.
         const answers: Array<[BatchJob<number, Buffer | undefined>, Buffer | undefined]> = [];
-        try {
-          for await (const m of client.fetch(set, { uid: true, source: true }, { uid: true })) {
-            this.checkAnswer(folder, m.uid, byUid, seen);
-            for (const j of byUid.get(m.uid) ?? []) answers.push([j, m.source]);
-          }
-          for (const [j, data] of answers) this.settle(folder, j, data);
-        } catch (err) {
-          if (isOversize(err)) for (const uid of byUid.keys()) suspectsOf(this.ctx).add(`${folder}\n${uid}`);
-          throw err;
+        for await (const m of client.fetch(set, { uid: true, source: true }, { uid: true })) {
+          this.checkAnswer(folder, m.uid, byUid, seen);
+          for (const j of byUid.get(m.uid) ?? []) answers.push([j, m.source]);
         }
+        for (const [j, data] of answers) this.settle(folder, j, data);
       }),
     );
+    // Mapped by guard(), which waited for the parser's refusal: now it can be told apart.
+    return fetched.catch((err: unknown) => {
+      if (isOversize(err)) for (const uid of byUid.keys()) suspectsOf(this.ctx).add(`${folder}\n${uid}`);
+      throw err;
+    });
   }
 
   /** A UID twice or one not asked for would hand one message's bytes to another's job. */
@@ -217,12 +216,11 @@ class ImapSource implements Source {
         this.oversize(folder, message, { code: 'ResponseTooLarge' }),
       );
       content.on('error', (err) => {
-        const mapped = mapImapError(err, {
-          endpoint: this.session.endpoint,
-          op: 'message',
-          folder: folder.name,
+        // As in guard(): the parser's refusal event may come a turn after this error.
+        setImmediate(() => {
+          const mapped = this.session.mapError(err, 'message', folder.name);
+          out.destroy(this.oversize(folder, message, mapped) as Error);
         });
-        out.destroy(this.oversize(folder, message, mapped) as Error);
       });
       out.on('close', () => {
         // A consumer that gave up stops the download too.

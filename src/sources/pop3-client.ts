@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError, FolderError, type MailferryError } from '../errors.js';
+import { MAX_LISTING_LINE } from '../limits.js';
 import type { Logger } from '../log.js';
 import {
   type AuthSecret,
@@ -14,7 +15,7 @@ import {
 } from '../net.js';
 import { scrub, secretForms } from '../secrets.js';
 import { timerMs } from '../timers.js';
-import { Pop3ReplyError, Pop3Wire } from './pop3-wire.js';
+import { type BodyLimit, Pop3ReplyError, Pop3Wire } from './pop3-wire.js';
 
 export { Pop3ReplyError } from './pop3-wire.js';
 
@@ -100,8 +101,9 @@ export class Pop3Client {
     return { count: Number(m[1]), bytes: Number(m[2]) };
   }
 
-  async list(): Promise<Pop3Listing[]> {
-    const lines = await this.multiLines('LIST');
+  /** `maxLines`: what STAT said is there, plus room for mail arriving (a flood fails instead). */
+  async list(maxLines?: number): Promise<Pop3Listing[]> {
+    const lines = await this.multiLines('LIST', maxLines);
     return lines.map((l) => {
       const m = /^(\d+) (\d+)/.exec(l);
       if (!m) throw this.malformed('LIST', l);
@@ -109,8 +111,8 @@ export class Pop3Client {
     });
   }
 
-  async uidl(): Promise<Pop3Uid[]> {
-    const lines = await this.multiLines('UIDL');
+  async uidl(maxLines?: number): Promise<Pop3Uid[]> {
+    const lines = await this.multiLines('UIDL', maxLines);
     return lines.map((l) => {
       const m = /^(\d+) ([\x21-\x7e]+)/.exec(l);
       if (!m) throw this.malformed('UIDL', l);
@@ -118,15 +120,26 @@ export class Pop3Client {
     });
   }
 
-  /** Headers plus `lines` body lines; pipelines when called several times without awaiting. */
-  async top(n: number, lines = 0): Promise<Buffer> {
-    const r = await this.wire.command(`TOP ${n} ${lines}`, 'multi');
+  /**
+   * Headers plus `lines` body lines; pipelines when called several times without awaiting.
+   * `maxBytes`: the message's LIST size plus slack; a longer reply fails this TOP.
+   */
+  async top(n: number, lines = 0, maxBytes?: number): Promise<Buffer> {
+    const cmd = `TOP ${n} ${lines}`;
+    const r = await this.wire.command(cmd, 'multi', cmd, maxBytes ? this.limit(cmd, maxBytes) : undefined);
     return r.body ?? Buffer.alloc(0);
   }
 
-  /** The raw message bytes, unstuffed, ending with its final CRLF; resolves once the server says +OK. */
-  async retr(n: number): Promise<Readable> {
-    const r = await this.wire.command(`RETR ${n}`, 'stream');
+  /**
+   * The raw message bytes, unstuffed, ending with its final CRLF; resolves once the server says +OK.
+   * `maxBytes` bounds the body: past it the stream errors with `tooBig()` and the connection closes.
+   */
+  async retr(n: number, maxBytes?: number, tooBig?: () => MailferryError): Promise<Readable> {
+    const cmd = `RETR ${n}`;
+    const limit = maxBytes
+      ? { bytes: maxBytes, error: tooBig ?? this.limit(cmd, maxBytes).error }
+      : undefined;
+    const r = await this.wire.command(cmd, 'stream', cmd, limit);
     return r.stream!;
   }
 
@@ -163,12 +176,25 @@ export class Pop3Client {
     await this.quit().catch(() => undefined);
   }
 
-  private async multiLines(cmd: string): Promise<string[]> {
-    const r = await this.wire.command(cmd, 'multi');
+  private async multiLines(cmd: string, maxLines?: number): Promise<string[]> {
+    const limit = maxLines ? this.limit(cmd, maxLines * MAX_LISTING_LINE) : undefined;
+    const r = await this.wire.command(cmd, 'multi', cmd, limit);
     return (r.body ?? Buffer.alloc(0))
       .toString('latin1')
       .split('\r\n')
       .filter((l) => l.length > 0);
+  }
+
+  private limit(cmd: string, bytes: number): BodyLimit {
+    const where = this.wire.where;
+    return {
+      bytes,
+      error: () =>
+        // POP3 has one folder: a listing it cannot give sanely is that folder's failure.
+        new FolderError('EFOLDER', `${where} sent more than ${bytes} bytes in reply to ${cmd}`, {
+          hint: 'the server floods its replies; report it to its operator',
+        }),
+    };
   }
 
   private malformed(cmd: string, text: string): ConnectionError {

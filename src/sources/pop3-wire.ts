@@ -50,6 +50,15 @@ interface Pending {
   stream?: Readable;
   /** The consumer destroyed the stream: read the rest of the body and drop it. */
   discard?: boolean;
+  /** Most body bytes accepted; past it the reply fails with `overLimit()` and the connection closes. */
+  limit?: BodyLimit;
+  received?: number;
+}
+
+/** A bound on one reply's body: what the command could honestly return. */
+export interface BodyLimit {
+  bytes: number;
+  error: () => MailferryError;
 }
 
 export interface WireOptions {
@@ -98,8 +107,8 @@ export class Pop3Wire {
     return this.enqueue({ label: 'the greeting', kind: 'single' });
   }
 
-  command(line: string, kind: ReplyKind = 'single', label = line): Promise<Reply> {
-    return this.safe(line) ?? this.enqueue({ line, label, kind });
+  command(line: string, kind: ReplyKind = 'single', label = line, limit?: BodyLimit): Promise<Reply> {
+    return this.safe(line) ?? this.enqueue({ line, label, kind, ...(limit && { limit }) });
   }
 
   sasl(line: string, onChallenge: (text: string) => string): Promise<Reply> {
@@ -190,6 +199,7 @@ export class Pop3Wire {
         const pieces: Buffer[] = [];
         const end = this.decoder.decode(chunk, off, (b) => pieces.push(b));
         this.deliver(p, pieces);
+        if (this.dead) return;
         if (end < 0) break;
         off = end;
         this.finishBody(p);
@@ -274,6 +284,13 @@ export class Pop3Wire {
   /** One push per socket chunk: dot lines would otherwise cut a message into many tiny writes. */
   private deliver(p: Pending, pieces: Buffer[]): void {
     if (pieces.length === 0) return;
+    if (p.limit) {
+      p.received = (p.received ?? 0) + pieces.reduce((n, b) => n + b.length, 0);
+      if (p.received > p.limit.bytes) {
+        this.overflow(p, p.limit.error());
+        return;
+      }
+    }
     if (p.body) p.body.push(...pieces);
     else if (p.stream && !p.discard && !p.stream.destroyed) {
       p.stream.push(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
@@ -348,6 +365,16 @@ export class Pop3Wire {
 
   private protocolError(what: string): ConnectionError {
     return new ConnectionError('EPROTOCOL', `${this.where}: ${what}`, { retryable: true });
+  }
+
+  /**
+   * A reply past its bound: only that command fails with `err`; the rest of the reply is not
+   * worth reading, so the connection goes, and the other waiting commands fail as closed.
+   */
+  private overflow(p: Pending, err: MailferryError): void {
+    if (p.stream && !p.stream.destroyed) p.stream.destroy(err);
+    this.settle(p, () => p.reject(err));
+    this.fail(new ConnectionError('ECLOSED', `${this.where}: closed after an oversize reply to ${p.label}`));
   }
 
   private fail(err: MailferryError): void {

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream';
 import type { EndpointContext, SourceFactory } from '../context.js';
 import { FolderError, MessageError, UsageError } from '../errors.js';
 import { peekHeader } from '../headers.js';
+import { allowedBytes, inventoryCap } from '../limits.js';
 import type { ServerOptions } from '../net.js';
 import type {
   FolderInfo,
@@ -94,7 +95,10 @@ class Pop3Source implements Source {
     for (let i = 0; i < known.length; i += TOP_BATCH) {
       const batch = known.slice(i, i + TOP_BATCH);
       const heads = await Promise.all(
-        batch.map((m) => client.top(map.get(m.id)!.n, 0).catch(refusedAsUndefined)),
+        batch.map((m) => {
+          const { n, size } = map.get(m.id)!;
+          return client.top(n, 0, allowedBytes(size)).catch(refusedAsUndefined);
+        }),
       );
       batch.forEach((m, j) => {
         const head = heads[j];
@@ -113,7 +117,15 @@ class Pop3Source implements Source {
     if (!entry) throw gone(message.id, 'it is no longer on the server');
     let body: Readable;
     try {
-      body = await client.retr(entry.n);
+      // Bytes far past the LIST size are not the message the plan saw: this message fails.
+      body = await client.retr(entry.n, allowedBytes(entry.size), () => {
+        const host = this.server.endpoint.host;
+        return new MessageError(
+          'EMISMATCH',
+          `${host} sent more for POP3 message ${message.id} than its declared ${entry.size} bytes`,
+          { hint: 'the server misreports sizes; report it to its operator' },
+        );
+      });
     } catch (err) {
       if (err instanceof Pop3ReplyError) throw gone(message.id, `the server refused RETR: ${err.serverText}`);
       throw err;
@@ -172,7 +184,10 @@ class Pop3Source implements Source {
   }
 
   private async listUids(client: Pop3Client): Promise<Map<string, Numbered>> {
-    const [uids, sizes] = await Promise.all([client.uidl(), client.list()]).catch((err) => {
+    // STAT first: what the server says it holds bounds what LIST and UIDL may send.
+    const { count } = await client.stat();
+    const maxLines = inventoryCap(count);
+    const [uids, sizes] = await Promise.all([client.uidl(maxLines), client.list(maxLines)]).catch((err) => {
       if (!(err instanceof Pop3ReplyError)) throw err;
       throw new FolderError(
         'EFOLDER',

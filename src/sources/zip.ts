@@ -11,6 +11,7 @@ import {
 import { type CentralEntry, ZipReader } from '../formats/zip-reader.js';
 import { FLAG_ENCRYPTED, METHOD_DEFLATE, METHOD_STORE } from '../formats/zip-structures.js';
 import { messageIdOf } from '../headers.js';
+import { bombReason } from '../limits.js';
 import type {
   FolderInfo,
   FolderInventory,
@@ -174,6 +175,8 @@ function folderInfo(
 
 function unsupported(e: CentralEntry): string | undefined {
   if (e.flags & FLAG_ENCRYPTED) return 'encrypted entry';
+  const bomb = bombReason(e.size, e.compressedSize);
+  if (bomb) return `entry ${bomb}`;
   if (e.method !== METHOD_STORE && e.method !== METHOD_DEFLATE)
     return `compression method ${e.method} not supported`;
   return undefined;

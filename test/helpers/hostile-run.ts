@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,19 +34,33 @@ function highWater(pid: number | undefined): number {
   }
 }
 
-/** Run the built CLI, sampling its peak RSS until it exits. */
-export async function runMeasured(
+/** Start the built CLI, sampling its peak RSS until it exits; `done` settles at its exit. */
+export function spawnMeasured(
   args: string[],
   env: NodeJS.ProcessEnv,
-): Promise<CliResult & { peakMb: number }> {
-  const child = spawnCli(args, env, true);
+): { child: ChildProcess; done: Promise<CliResult & { peakMb: number }> } {
+  // MAILFERRY_TEST_BUNDLE=/path/to/old/dist/mailferry.mjs runs the same case on another build
+  // (how the figures before a fix were taken).
+  const other = process.env.MAILFERRY_TEST_BUNDLE;
+  const child = other
+    ? spawn(process.execPath, ['--max-semi-space-size=1', other, ...args], {
+        env: { ...process.env, NO_COLOR: '1', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawnCli(args, env, true);
   let peak = 0;
   const timer = setInterval(() => {
     peak = Math.max(peak, highWater(child.pid));
   }, 25);
-  const res = await collect(child);
-  clearInterval(timer);
-  return { ...res, peakMb: peak };
+  const done = collect(child).then((res) => {
+    clearInterval(timer);
+    return { ...res, peakMb: peak };
+  });
+  return { child, done };
+}
+
+export function runMeasured(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult & { peakMb: number }> {
+  return spawnMeasured(args, env).done;
 }
 
 /** The built CLI (memory figures are the bundle's), `copy --json` into `sink`. */

@@ -69,7 +69,7 @@ describe('a hostile IMAP source', () => {
     const res = await copyFrom(url(server), `mbox:${d.sink}`, d.state);
     expect(res.code, res.stderr).toBe(1);
     expect(res.peakMb).toBeLessThan(300);
-    expect(res.report!.failed.map((f) => f.id)).toEqual(['2']);
+    expect(res.report!.failed.map((f) => [f.id, f.code])).toEqual([['2', 'EMISMATCH']]);
     expect([...stored(d.sink).keys()].sort()).toEqual(['h1@x', 'h3@x']);
     expect(server.bytesSent()).toBeLessThan(200 * MiB);
   });
@@ -95,7 +95,7 @@ describe('a hostile IMAP source', () => {
     const res = await copyFrom(url(server), `mbox:${d.sink}`, d.state);
     expect(res.code, res.stderr).toBe(1);
     expect(res.peakMb).toBeLessThan(300);
-    expect(res.report!.failed.map((f) => f.id)).toEqual(['2']);
+    expect(res.report!.failed.map((f) => [f.id, f.code])).toEqual([['2', 'EMISMATCH']]);
     expect([...stored(d.sink).keys()]).toEqual(['h1@x']);
   });
 
