@@ -2,12 +2,12 @@ import type { Writable } from 'node:stream';
 import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
 import type { EndpointContext } from './context.js';
 import { isLoopback, type ServerEndpoint } from './endpoint.js';
-import { ConnectionError, type MailferryError, UsageError } from './errors.js';
+import { ConnectionError, FolderError, type MailferryError, UsageError } from './errors.js';
 import { messageIdOf } from './headers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import { paceLargeWrites } from './paced-writes.js';
-import { secretForms } from './secrets.js';
+import { hasLineBreak, printable, secretForms } from './secrets.js';
 import { timerMs } from './timers.js';
 import type {
   FolderInfo,
@@ -121,6 +121,14 @@ export class ImapSession {
 
   /** Run an imapflow call and map whatever it throws. */
   async guard<T>(op: ImapOp, folder: string | undefined, fn: () => Promise<T>): Promise<T> {
+    // A hostile LIST can name a folder no command can carry: that folder fails, not the run.
+    if (folder !== undefined && hasLineBreak(folder)) {
+      throw new FolderError(
+        'EFOLDER',
+        `folder ${printable(folder)} at ${this.endpoint.host}: its name holds CR, LF or NUL, which no IMAP command can carry`,
+        { hint: 'rename it at the server to copy it' },
+      );
+    }
     try {
       return await fn();
     } catch (err) {
@@ -193,7 +201,8 @@ export class ImapSession {
       const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
       return {
         folder,
-        uidValidity: box.uidValidity.toString(),
+        // A server may leave UIDVALIDITY out: then UIDs cannot carry a resume, identity matching does.
+        uidValidity: box.uidValidity?.toString(),
         uidNext: box.uidNext,
         highestModseq: box.highestModseq?.toString(),
         messages,
