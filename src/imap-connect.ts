@@ -8,7 +8,7 @@ import { type ImapErrorContext, type ImapOp, mapImapError } from './imap-errors.
 import { imapParserLimits, inventoryCap, isOversize } from './limits.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from './net.js';
 import { paceLargeWrites } from './paced-writes.js';
-import { secretForms } from './secrets.js';
+import { hasLineBreak, printable, secretForms } from './secrets.js';
 import { timerMs } from './timers.js';
 import type {
   FolderInfo,
@@ -136,6 +136,14 @@ export class ImapSession {
 
   /** Run an imapflow call and map whatever it throws. */
   async guard<T>(op: ImapOp, folder: string | undefined, fn: () => Promise<T>): Promise<T> {
+    // A hostile LIST can name a folder no command can carry: that folder fails, not the run.
+    if (folder !== undefined && hasLineBreak(folder)) {
+      throw new FolderError(
+        'EFOLDER',
+        `folder ${printable(folder)} at ${this.endpoint.host}: its name holds CR, LF or NUL, which no IMAP command can carry`,
+        { hint: 'rename it at the server to copy it' },
+      );
+    }
     try {
       return await fn();
     } catch (err) {
@@ -228,6 +236,7 @@ export class ImapSession {
       const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
       return {
         folder,
+        // A server may leave UIDVALIDITY out: then UIDs cannot carry a resume, identity matching does.
         uidValidity: box.uidValidity?.toString(),
         // Unknown stays unknown: folderStatus() (STATUS) is what re-runs compare.
         ...(uidNext !== undefined ? { uidNext } : {}),

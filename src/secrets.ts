@@ -23,6 +23,11 @@ export function refuseLineBreaks(what: string, value: string, hint?: string): st
   });
 }
 
+/** A name for one-line output: a server's folder name may hold CR/LF or other controls. */
+export function printable(name: string): string {
+  return /[\x00-\x1f\x7f]/.test(name) ? JSON.stringify(name) : name;
+}
+
 /** The defensive check at the wire: an argument that would split a command is never written. */
 export function assertWireSafe(where: string, command: string): void {
   if (!hasLineBreak(command)) return;

@@ -7,6 +7,7 @@ import { Executor, type MessageFailure } from '../run/executor.js';
 import { Counters, startProgress } from '../run/progress.js';
 import { Quarantine } from '../run/quarantine.js';
 import { TokenBucket } from '../run/throttle.js';
+import { printable } from '../secrets.js';
 import { openSink, openSource, type TransferRequest } from './common.js';
 import { prepareTransfer } from './transfer.js';
 
@@ -160,7 +161,7 @@ export function formatReport(r: CopyReport): string {
     lines.push(`Failed: ${r.failed.length} (a re-run retries them)`);
     for (const f of r.failed.slice(0, 50)) {
       const aside = f.quarantined ? `; set aside in ${f.quarantined}` : '';
-      lines.push(`  ${f.folder} ${f.id}: ${f.code} ${f.reason}${aside}`);
+      lines.push(`  ${printable(f.folder)} ${f.id}: ${f.code} ${f.reason}${aside}`);
     }
     if (r.failed.length > 50) lines.push(`  ... and ${r.failed.length - 50} more (see --json)`);
   }

@@ -36,6 +36,8 @@ export interface FolderPlan {
   sourceStatus?: FolderStatus;
   /** Nothing changed since the last complete run: no inventory was fetched. */
   unchanged?: boolean;
+  /** The folder could not be read (a FolderError while planning): none of it is copied. */
+  failed?: { code: string; reason: string };
 }
 
 export interface Plan {

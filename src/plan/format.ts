@@ -1,3 +1,4 @@
+import { printable } from '../secrets.js';
 import type { Plan } from './diff.js';
 import { standIn } from './folders.js';
 
@@ -33,11 +34,12 @@ export function formatPlan(plan: Plan): string {
     const present = f.unchanged ? (f.sourceStatus?.messages ?? 0) : f.present.length;
     const target = `${f.target.name}${f.create ? ' (new)' : ''}${f.target.specialUse ? ` ${f.target.specialUse}` : ''}`;
     lines.push(
-      `  ${f.source.name.padEnd(width)}  ${target.padEnd(width)}  ${String(f.copy.length).padStart(7)} ${mb.toFixed(1).padStart(8)} ${String(present).padStart(8)} ${String(f.flagUpdates.length).padStart(6)}${f.unchanged ? '  unchanged' : ''}`,
+      `  ${printable(f.source.name).padEnd(width)}  ${printable(target).padEnd(width)}  ${String(f.copy.length).padStart(7)} ${mb.toFixed(1).padStart(8)} ${String(present).padStart(8)} ${String(f.flagUpdates.length).padStart(6)}${f.unchanged ? '  unchanged' : ''}`,
     );
     const note = respelledNote(f);
     if (note) lines.push(`    ${note}`);
     for (const s of f.skipped) lines.push(`    skipped ${s.id}: ${s.reason}`);
+    if (f.failed) lines.push(`    cannot be read: ${f.failed.reason}`);
   }
   const t = plan.totals;
   lines.push(

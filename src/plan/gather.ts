@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { TransferOptions } from '../config.js';
+import { FolderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
+import { printable } from '../secrets.js';
 import type { FolderInfo, FolderInventory, FolderNamespace, FolderStatus, Sink, Source } from '../types.js';
 import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
@@ -29,7 +31,7 @@ export async function buildPlan(input: GatherInput): Promise<Plan> {
     source.namespace,
   );
   const folders: FolderPlan[] = [];
-  for (const m of mappings) folders.push(await planFolder(input, m));
+  for (const m of mappings) folders.push(await planOrFail(input, m));
   return {
     version: 1,
     source: input.sourceName,
@@ -59,6 +61,26 @@ function unchangedSince(rec: FolderRecord | undefined, now: FolderStatus | undef
 function sameMessages(was: FolderStatus, now: FolderStatus | undefined): boolean {
   if (!now || now.uidValidity === undefined || now.uidNext === undefined) return false;
   return was.uidValidity === now.uidValidity && was.uidNext === now.uidNext && was.messages === now.messages;
+}
+
+/** A folder that cannot be read fails alone: the others are still planned and copied. */
+async function planOrFail(input: GatherInput, m: FolderMapping): Promise<FolderPlan> {
+  try {
+    return await planFolder(input, m);
+  } catch (err) {
+    if (!(err instanceof FolderError)) throw err;
+    input.log.warn(`folder ${printable(m.source.name)} left out: ${err.message}`);
+    return {
+      source: m.source,
+      target: m.target,
+      create: false,
+      copy: [],
+      present: [],
+      flagUpdates: [],
+      skipped: [],
+      failed: { code: err.code, reason: err.message },
+    };
+  }
 }
 
 async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderPlan> {

@@ -1,11 +1,19 @@
 import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import type { TransferOptions } from '../config.js';
-import { ConnectionError, isRetryable, LimitError, MailferryError, MessageError } from '../errors.js';
+import {
+  ConnectionError,
+  FolderError,
+  isRetryable,
+  LimitError,
+  MailferryError,
+  MessageError,
+} from '../errors.js';
 import { CrlfHasher } from '../hash.js';
 import type { Logger } from '../log.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
+import { printable } from '../secrets.js';
 import { timerMs } from '../timers.js';
 import type {
   FolderStatus,
@@ -137,6 +145,11 @@ export class Executor {
   private async runFolder(fp: FolderPlan): Promise<void> {
     const name = fp.source.name;
     for (const s of fp.skipped) this.fail(name, s.id, new MessageError('EUNSAFE', s.reason));
+    if (fp.failed) {
+      const code = fp.failed.code === 'ENOFOLDER' ? 'ENOFOLDER' : 'EFOLDER';
+      this.fail(name, '*', new FolderError(code, fp.failed.reason));
+      return;
+    }
     if (fp.unchanged) return;
     try {
       if (fp.create || fp.copy.length) await this.withSink((sink) => sink.ensureFolder(fp.target));
@@ -424,7 +437,7 @@ export class Executor {
     const failure: MessageFailure = { folder, id, code, reason };
     this.result.failed.push(failure);
     this.d.counters.failed++;
-    this.d.log.warn(`${folder} message ${id} not copied: ${reason}`);
+    this.d.log.warn(`${printable(folder)} message ${id} not copied: ${reason}`);
     return failure;
   }
 
