@@ -157,7 +157,7 @@ describe('safe folder names', () => {
         expect(new Set(keys).size).toBe(names.length);
         // Stable: a second run that reads the mappings back hands out the same paths.
         const b = new SafePathAllocator();
-        names.forEach((n, i) => b.reserve(SafePathAllocator.split(n, '/'), paths[i]!));
+        for (const [i, n] of names.entries()) b.reserve(SafePathAllocator.split(n, '/'), paths[i]!);
         expect(names.map((n) => b.claim(n, '/'))).toEqual(paths);
       }),
       { numRuns: 200 },
