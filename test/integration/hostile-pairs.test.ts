@@ -55,7 +55,7 @@ interface Side {
   read: () => Promise<Msg[]>;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'mf-hostile-pairs-'));
+const dir = mkdtempSync(join(tmpdir(), 'hostile-pairs-'));
 const sides = new Map<Kind, Side>();
 const seedRefused: string[] = [];
 let foldersRefused: Array<{ name: string; reason: string }> = [];
@@ -233,6 +233,18 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
     report.failed.splice(hit, 1);
   }
   expect(res.code, res.stderr).toBe(refusals.length ? 1 : 0);
+  const v = await verifyPair(from, source, sink, sinkKind);
+  // verify reads the IMAP sink back through Dovecot, which shows POP3's NUL bytes as 0x80.
+  const nulsAltered =
+    from === 'pop3' && sink.kind === 'imap' ? want.filter((m) => m.raw.includes(0)).length : 0;
+  expect(v.code, `verify ${from} → ${sinkKind}: ${v.line}`).toBe(refusals.length || nulsAltered ? 1 : 0);
+  expect(v.sums, v.line).toEqual({
+    sourceCount: want.length,
+    compared: want.length - refusals.length,
+    missing: refusals.length,
+    different: nulsAltered,
+    unreadable: 0,
+  });
   table.push(
     `${from} → ${sinkKind}: exit ${res.code}; ${want.length - refusals.length} byte-exact; reported: ${
       failed.join('; ') || 'none'
@@ -240,6 +252,51 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
   );
 }
 
+interface VerifyReport {
+  folders: Array<{
+    sourceCount: number;
+    compared: number;
+    missing: string[];
+    different: string[];
+    unreadable: unknown[];
+  }>;
+}
+
+/** `verify` after the copy: exit 0 only with every source message compared and identical. */
+async function verifyPair(from: Kind, source: Side, sink: Side, sinkKind: string) {
+  const res = await runCli(
+    [
+      'verify',
+      source.url,
+      sink.url,
+      ...runOptions(join(dir, `state-v-${from}-${sinkKind}`)),
+      '--timeout',
+      String(TIMEOUT_S),
+    ],
+    {
+      ...(source.password && { MAILFERRY_SOURCE_PASSWORD: source.password }),
+      // verify reads the sink as a source.
+      ...(sink.password && { MAILFERRY_SINK_PASSWORD: sink.password }),
+    },
+    true,
+  );
+  expect(res.stdout, `verify exit ${res.code}: ${res.stderr}`).toMatch(/^\{/);
+  const r = JSON.parse(res.stdout) as VerifyReport;
+  const sum = (f: (x: VerifyReport['folders'][number]) => number) => r.folders.reduce((n, x) => n + f(x), 0);
+  const line = `compared ${sum((f) => f.compared)} of ${sum((f) => f.sourceCount)}, missing ${sum((f) => f.missing.length)}, different ${sum((f) => f.different.length)}, unreadable ${sum((f) => f.unreadable.length)}`;
+  if (res.code === 0) expect(sum((f) => f.compared)).toBe(sum((f) => f.sourceCount));
+  verifyTable.push(`verify ${from} → ${sinkKind}: exit ${res.code}; ${line}`);
+  const sums = {
+    sourceCount: sum((f) => f.sourceCount),
+    compared: sum((f) => f.compared),
+    missing: sum((f) => f.missing.length),
+    different: sum((f) => f.different.length),
+    unreadable: sum((f) => f.unreadable.length),
+  };
+  return { code: res.code, line, sums };
+}
+
+const verifyTable: string[] = [];
 const SOURCES: Kind[] = ['imap', 'pop3', 'mbox', 'zip', 'names-mbox', 'names-zip'];
 const SINKS = ['imap', 'mbox', 'zip'] as const;
 
@@ -276,7 +333,7 @@ describe('hostile messages through every pair', () => {
   }
 
   it('prints what each pair did', () => {
-    console.log(table.join('\n'));
+    console.log([...table, ...verifyTable].join('\n'));
     expect(table.length).toBe(SOURCES.length * SINKS.length);
   });
 });
