@@ -94,24 +94,25 @@ async function verifyFolder(
     unreadable: [],
   };
   const { pairs, unmatched, leftover } = pairMessages(inv.messages, sinkMsgs, identityKey);
-  verdict.missing.push(...unmatched.map(({ m }) => m.id));
-  verdict.extra.push(...leftover.map((m) => m.id));
+  const side = { a, b, sf, tf, stallMs, verdict };
   const different = new Set<string>();
-  await eachInWindow(pairs, async ({ m, hit }) => {
-    try {
+  await eachInWindow(pairs, async (p) => {
+    await readable(side, p.m.id, async () => {
+      const { m, hit } = p;
       const [x, y] = await Promise.all([
         hashOf(a, sf, m, stallMs),
         hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit, stallMs),
       ]);
       verdict.compared++;
       if (x !== y) different.add(m.id);
-    } catch (err) {
-      // One message that cannot be read fails the verdict, not the whole verify.
-      if (!(err instanceof MailferryError && err.scope === 'message')) throw err;
-      verdict.unreadable.push({ id: m.id, reason: err.message });
-    }
+    });
   });
   verdict.different.push(...pairs.filter(({ m }) => different.has(m.id)).map(({ m }) => m.id));
+  await matchByBytes(
+    side,
+    unmatched.map(({ m }) => m),
+    leftover,
+  );
   return verdict;
 }
 
@@ -142,6 +143,62 @@ async function eachInWindow(
     }
   };
   await Promise.all(Array.from({ length: Math.min(VERIFY_WINDOW, pairs.length) }, worker));
+}
+
+interface Sides {
+  a: Source;
+  b: Source;
+  sf: FolderInfo;
+  tf: FolderInfo;
+  stallMs: number;
+  verdict: FolderVerdict;
+}
+
+/** Runs one message's comparison; a message that cannot be read fails the verdict, not the verify. */
+async function readable(s: Sides, id: string, fn: () => Promise<void>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (!(err instanceof MailferryError && err.scope === 'message')) throw err;
+    s.verdict.unreadable.push({ id, reason: err.message });
+    return false;
+  }
+}
+
+/**
+ * Identity can differ between two sides that learnt it differently: a date the source could
+ * not know (POP3 without Received or Date, dated at copy time), a Message-ID only one side
+ * read from the header. What identity left unmatched is matched by its bytes instead, so
+ * only a message whose bytes are nowhere in the sink counts as missing.
+ */
+async function matchByBytes(s: Sides, unmatched: MessageMeta[], leftover: MessageMeta[]): Promise<void> {
+  const spare = new Map<string, string[]>();
+  if (unmatched.length) {
+    for (const m of leftover) {
+      await readable(s, m.id, async () => {
+        const h = m.sha256 ?? (await hashOf(s.b, s.tf, m, s.stallMs));
+        spare.set(h, [...(spare.get(h) ?? []), m.id]);
+      });
+    }
+  } else {
+    s.verdict.extra.push(...leftover.map((m) => m.id));
+    return;
+  }
+  for (const m of unmatched) {
+    if (spare.size === 0) {
+      s.verdict.missing.push(m.id);
+      continue;
+    }
+    await readable(s, m.id, async () => {
+      const ids = spare.get(await hashOf(s.a, s.sf, m, s.stallMs));
+      if (ids?.length) {
+        ids.pop();
+        s.verdict.compared++;
+      } else s.verdict.missing.push(m.id);
+    });
+  }
+  for (const ids of spare.values()) s.verdict.extra.push(...ids);
 }
 
 /** The message's CRLF-normalised SHA-256, failing it (ESTALLED) when its bytes stop moving. */

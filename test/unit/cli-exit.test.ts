@@ -34,4 +34,13 @@ describe('the CLI exit', () => {
     expect(r.code).toBe(70);
     expect(r.stderr.trim()).toBe('mailferry: internal error: boom (please report this)');
   });
+
+  it('is documented in --help, 70 included', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--help'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Exit codes:[\s\S]*\n {2}70 +internal error/);
+  });
 });
