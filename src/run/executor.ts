@@ -98,7 +98,11 @@ export class Executor {
   private readonly stop = new AbortController();
   private readonly budget = new ByteBudget(BUDGET_BYTES);
 
+  /** Messages earlier runs sent without an answer (intent, no done), per source folder. */
+  private readonly unsettled: ReadonlyMap<string, ReadonlySet<string>>;
+
   constructor(private readonly d: ExecuteDeps) {
+    this.unsettled = new Map([...d.checkpoint.state.inFlight].map(([f, ids]) => [f, new Set(ids)]));
     const n = Math.max(1, d.options.connections);
     // A session that batches concurrent calls (IMAP FETCH and MULTIAPPEND, POP3 pipelined
     // RETR) or allows only one session (files, which serialise) is shared between workers.
@@ -170,7 +174,15 @@ export class Executor {
   }
 
   private *jobsOf(fp: FolderPlan): Generator<() => Promise<void>> {
-    for (const item of fp.copy) yield () => this.copyWithRetry(fp, item);
+    const earlier = this.unsettled.get(fp.source.name);
+    const later: PlanItem[] = [];
+    for (const item of fp.copy) {
+      if (earlier?.has(item.id)) later.push(item);
+      else yield () => this.copyWithRetry(fp, item);
+    }
+    // Sent by a run that stopped before the answer came: the sink may still be storing it for
+    // the dead session, after this run's plan looked. Last, and looked for before sending.
+    for (const item of later) yield () => this.copyWithRetry(fp, item, { uncertain: true });
     for (const u of fp.flagUpdates) yield () => this.updateFlags(fp, u.sinkId, u.flags);
   }
 
@@ -210,8 +222,12 @@ export class Executor {
     item.key = identityKey({ ...meta, internalDate: new Date(item.internalDate) });
   }
 
-  private async copyWithRetry(fp: FolderPlan, item: PlanItem): Promise<void> {
-    const state: AttemptState = { uncertain: false };
+  private async copyWithRetry(
+    fp: FolderPlan,
+    item: PlanItem,
+    start: AttemptState = { uncertain: false },
+  ): Promise<void> {
+    const state: AttemptState = { ...start };
     for (let attempt = 0; ; attempt++) {
       if (this.stop.signal.aborted) return;
       try {

@@ -119,3 +119,48 @@ describe('executor', () => {
     expect(sink.stored).toHaveLength(8);
   });
 });
+
+describe('executor after a crash', () => {
+  it('looks for a message an earlier run sent without an answer before sending it again', async () => {
+    const source = new MemorySource(corpusLike(5));
+    const sink = new MemorySink();
+    const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
+    // The plan saw an empty sink; then the dead run's server finished storing message 3.
+    const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
+    const late = source.messages.get('3')!;
+    sink.stored.push({ folder: 'INBOX', raw: late.raw, flags: [], meta: late.meta });
+    const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
+    const plan: Plan = {
+      version: 1,
+      source: 's',
+      sink: 'd',
+      createdAt: '',
+      folders,
+      totals: planTotals(folders),
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'mf-ex-'));
+    const crashed = Checkpoint.load(dir, 's', 'd');
+    crashed.open('s', 'd');
+    for (const id of ['3', '4']) crashed.append({ t: 'intent', f: 'INBOX', id });
+    crashed.close();
+    const cp = Checkpoint.load(dir, 's', 'd');
+    cp.open('s', 'd');
+    const ex = new Executor({
+      plan,
+      openSource: async () => source,
+      openSink: async () => sink,
+      sourceCaps: source.capabilities,
+      sinkCaps: sink.capabilities,
+      checkpoint: cp,
+      options: defaultTransferOptions({ retries: 3, connections: 2 }),
+      log: silentLogger,
+      counters: new Counters(),
+      signal: new AbortController().signal,
+    });
+    const result = await ex.run();
+    cp.close();
+    expect(result.copied).toBe(5);
+    const ids = sink.stored.map((s) => s.meta.id).sort();
+    expect(ids).toEqual(['1', '2', '3', '4', '5']);
+  });
+});
