@@ -81,7 +81,9 @@ export async function copy(
     options,
     log,
     counters,
-    bucket: options.maxBytesPerSecond ? new TokenBucket(options.maxBytesPerSecond) : undefined,
+    bucket: options.maxBytesPerSecond
+      ? new TokenBucket(options.maxBytesPerSecond, undefined, signal)
+      : undefined,
     signal,
     quarantine,
     stallMs: req.timeoutMs,

@@ -12,6 +12,8 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst = Math.max(ratePerSecond, 64 * 1024),
+    /** Ctrl-C ends a wait at once: at a slow rate one chunk can wait for hours. */
+    private readonly signal?: AbortSignal,
   ) {
     // One second's worth to start: a full burst would let a slow limit pass whole messages at once.
     this.tokens = Math.min(this.burst, ratePerSecond);
@@ -28,7 +30,7 @@ export class TokenBucket {
         need -= slice;
         continue;
       }
-      await sleep(Math.ceil(((slice - this.tokens) / this.ratePerSecond) * 1000));
+      await sleep(Math.ceil(((slice - this.tokens) / this.ratePerSecond) * 1000), this.signal);
     }
   }
 

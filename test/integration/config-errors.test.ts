@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, collect, errorLines, runCli, shippedCli } from '../helpers/cli.js';
+import { type CliResult, collect, errorLines, runCli, shippedCli, spawnCli } from '../helpers/cli.js';
 
 let root: string;
 let source: string;
@@ -130,5 +131,34 @@ describe('paths that cannot be used', () => {
     expect(errorLines(res.stderr)).toEqual([
       expect.stringMatching(/cannot read the source password file .*: EACCES/),
     ]);
+  });
+});
+
+describe('the smallest accepted rates still limit', () => {
+  it('--max-bytes-per-second 1 holds a 70-byte message back, and Ctrl-C still stops at once', async () => {
+    const out = fresh('out');
+    const child = spawnCli(
+      [
+        'copy',
+        `mbox:${source}`,
+        `mbox:${out}`,
+        '--max-bytes-per-second',
+        '1',
+        '--state-dir',
+        fresh('st'),
+        '--progress',
+        'none',
+        '--json',
+      ],
+      {},
+      true,
+    );
+    const done = collect(child);
+    // Unlimited, the copy takes well under a second; at 1 B/s it needs over a minute.
+    await delay(3000);
+    child.kill('SIGTERM');
+    const res = await done;
+    expect(res.code).toBe(130);
+    expect(JSON.parse(res.stdout)).toMatchObject({ copied: 0, failed: [] });
   });
 });
