@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -93,4 +94,18 @@ export function parseMboxDir(dir: string): Buffer[] {
     });
   }
   return out;
+}
+
+/** The .eml entries of a zip archive as Python's zipfile reads them (another reader, CRCs checked). */
+export function zipEntriesByPython(path: string): Buffer[] {
+  const py = `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    if n.endswith('.eml'):
+        print(z.read(n).hex())`;
+  const out = execFileSync('python3', ['-c', py, path], { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l, i, all) => i < all.length - 1 || l !== '')
+    .map((l) => Buffer.from(l, 'hex'));
 }

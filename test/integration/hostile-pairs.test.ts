@@ -5,7 +5,12 @@ import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crlfSha256 } from '../../src/hash.js';
 import { hostileFolderNames, hostileMessages } from '../corpus/hostile.js';
-import { parseMboxDir, readFileEndpoint, writeFileEndpoint } from '../corpus/read-back.js';
+import {
+  parseMboxDir,
+  readFileEndpoint,
+  writeFileEndpoint,
+  zipEntriesByPython,
+} from '../corpus/read-back.js';
 import { createFolders, saveMessage } from '../corpus/seed-hostile.js';
 import { runCli, runOptions } from '../helpers/cli.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
@@ -240,6 +245,11 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
       raw.length === 0 || raw.at(-1) === 0x0a ? raw : Buffer.concat([raw, Buffer.from('\n')]);
     const outside = parseMboxDir(sink.url.slice('mbox:'.length)).map((b) => crlfSha256(b));
     expect(outside.sort()).toEqual(want.map((m) => crlfSha256(lf(m.raw))).sort());
+  }
+  if (sinkKind === 'zip') {
+    // Another reader sees exactly the bytes, one entry per message.
+    const outside = zipEntriesByPython(sink.url.slice('zip:'.length)).map((b) => crlfSha256(b));
+    expect(outside.sort()).toEqual(want.map((m) => crlfSha256(m.raw)).sort());
   }
   const v = await verifyPair(from, source, sink, sinkKind);
   // verify reads the IMAP sink back through Dovecot, which shows POP3's NUL bytes as 0x80.
