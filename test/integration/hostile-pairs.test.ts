@@ -238,6 +238,7 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
     report.failed.splice(hit, 1);
   }
   expect(res.code, res.stderr).toBe(refusals.length ? 1 : 0);
+  await rerunCopiesNothing(from, source, sink, sinkKind, held.length, refusals.length);
   if (sinkKind === 'mbox') {
     // Another reader, without the sidecar, sees one more "\n" on a message without a final
     // newline (an empty message stays empty).
@@ -268,6 +269,40 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
       failed.join('; ') || 'none'
     }`,
   );
+}
+
+/** The same copy again: nothing new is copied, the refusals are tried and reported again. */
+async function rerunCopiesNothing(
+  from: Kind,
+  source: Side,
+  sink: Side,
+  sinkKind: string,
+  held: number,
+  refused: number,
+) {
+  const res = await runCli(
+    [
+      'copy',
+      source.url,
+      sink.url,
+      ...runOptions(join(dir, `state-${from}-${sinkKind}`)),
+      '--timeout',
+      String(TIMEOUT_S),
+    ],
+    {
+      ...(source.password && { MAILFERRY_SOURCE_PASSWORD: source.password }),
+      ...(sink.password && { MAILFERRY_SINK_PASSWORD: sink.password }),
+    },
+    true,
+  );
+  expect(res.stdout, `re-run exit ${res.code}: ${res.stderr}`).toMatch(/^\{/);
+  const report = JSON.parse(res.stdout) as Report;
+  expect({ copied: report.copied, failed: report.failed.length, code: res.code }).toEqual({
+    copied: 0,
+    failed: refused,
+    code: refused ? 1 : 0,
+  });
+  expect((await sink.read()).length).toBe(held);
 }
 
 interface VerifyReport {
