@@ -212,8 +212,12 @@ export class HeaderFields {
   }
 }
 
-/** Feed a buffer holding (at least the start of) a message's header to HeaderFields. */
-export function readHeaderFields(fields: HeaderFields, head: Buffer): void {
+/**
+ * Feed a buffer holding (at least the start of) a message's header to HeaderFields.
+ * `complete`: the buffer is the whole message, so a last line without a line end (a header
+ * that never ends, such as "...\r\nMessage-ID: <x@y>") is a field too, not a cut-off one.
+ */
+export function readHeaderFields(fields: HeaderFields, head: Buffer, complete = false): void {
   let pos = 0;
   while (!fields.done) {
     const nl = head.indexOf(LF, pos);
@@ -222,4 +226,5 @@ export function readHeaderFields(fields: HeaderFields, head: Buffer): void {
     fields.line(head.toString('utf8', pos, end));
     pos = nl + 1;
   }
+  if (complete && !fields.done && pos < head.length) fields.line(head.toString('utf8', pos));
 }

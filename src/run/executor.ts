@@ -487,8 +487,6 @@ const BUDGET_BYTES = 4 * 1024 * 1024;
  * (the server said NO), and closing it would fail every batch other workers queued on it.
  */
 function brokeSession(err: unknown): boolean {
-  // A stalled message leaves its session mid-command: it is closed, the next one fresh.
-  if (err instanceof MailferryError && err.code === 'ESTALLED') return true;
   return isRetryable(err) && !(err instanceof MailferryError && err.code === 'ETHROTTLED');
 }
 

@@ -49,7 +49,9 @@ export class Watchdog {
     this.error = new MessageError(
       'ESTALLED',
       `no byte moved for ${secs} s while ${this.phase} (--timeout ${secs})`,
-      { hint: 'run again to retry it; a larger --timeout helps on a slow link' },
+      // Retried on fresh sessions like a timed-out read, so a stall the connection's own
+      // timeout also sees ends the same way whichever timer fires first.
+      { hint: 'run again to retry it; a larger --timeout helps on a slow link', retryable: true },
     );
     this.fire?.(this.error);
     this.stop();

@@ -76,7 +76,8 @@ async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMess
   });
   const next = bodyReader(peeked.stream);
   const fields = new HeaderFields(['return-path', 'date', 'message-id']);
-  readHeaderFields(fields, peeked.head);
+  // Shorter than the cap, the peek ended at the empty line or at the end of the message.
+  readHeaderFields(fields, peeked.head, peeked.head.length < HEAD_PEEK_BYTES);
   const date = input.internalDate ?? input.meta.internalDate ?? parseDate(fields.get('date')) ?? new Date();
   await f.write(formatFromLine(envelopeSender(fields.get('return-path')), date));
   const start = f.end;

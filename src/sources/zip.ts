@@ -96,8 +96,8 @@ class ZipSource implements Source {
     const content = this.folders.get(folder.name);
     if (!content) return { folder, messages: [] };
     for (const m of content.messages) {
-      if (!m.fromManifest && m.meta.messageId === undefined)
-        m.meta.messageId = await this.messageIdOf(m.entry);
+      // A manifest written without a known Message-ID must not make identity depend on the writer.
+      if (m.meta.messageId === undefined) m.meta.messageId = await this.messageIdOf(m.entry);
     }
     const inv: FolderInventory = {
       folder: { ...content.info },

@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseEndpoint } from '../../src/endpoint.js';
 import { crlfSha256 } from '../../src/hash.js';
@@ -69,4 +72,40 @@ function split(raw: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < raw.length; i += size) out.push(raw.subarray(i, i + size));
   return out.length ? out : [Buffer.alloc(0)];
+}
+
+/**
+ * The messages of every .mbox file under `dir` as another mboxrd reader sees them, without
+ * mailferry's sidecar: split at "From " lines, one '>' taken off quoted From lines, the blank
+ * separator line dropped. A message that had no final newline shows one more "\n".
+ */
+export function parseMboxDir(dir: string): Buffer[] {
+  const out: Buffer[] = [];
+  for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!entry.endsWith('.mbox')) continue;
+    const text = readFileSync(join(dir, entry)).toString('latin1');
+    const starts: number[] = text.startsWith('From ') ? [0] : [];
+    for (let p = text.indexOf('\nFrom '); p >= 0; p = text.indexOf('\nFrom ', p + 1)) starts.push(p + 1);
+    starts.forEach((s, i) => {
+      const bodyStart = text.indexOf('\n', s) + 1;
+      const end = (i + 1 < starts.length ? starts[i + 1]! : text.length) - 1;
+      const body = text.slice(bodyStart, end).replace(/(^|\n)>(>*From )/g, '$1$2');
+      out.push(Buffer.from(body, 'latin1'));
+    });
+  }
+  return out;
+}
+
+/** The .eml entries of a zip archive as Python's zipfile reads them (another reader, CRCs checked). */
+export function zipEntriesByPython(path: string): Buffer[] {
+  const py = `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    if n.endswith('.eml'):
+        print(z.read(n).hex())`;
+  const out = execFileSync('python3', ['-c', py, path], { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l, i, all) => i < all.length - 1 || l !== '')
+    .map((l) => Buffer.from(l, 'hex'));
 }

@@ -5,7 +5,12 @@ import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crlfSha256 } from '../../src/hash.js';
 import { hostileFolderNames, hostileMessages } from '../corpus/hostile.js';
-import { readFileEndpoint, writeFileEndpoint } from '../corpus/read-back.js';
+import {
+  parseMboxDir,
+  readFileEndpoint,
+  writeFileEndpoint,
+  zipEntriesByPython,
+} from '../corpus/read-back.js';
 import { createFolders, saveMessage } from '../corpus/seed-hostile.js';
 import { runCli, runOptions } from '../helpers/cli.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
@@ -233,6 +238,20 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
     report.failed.splice(hit, 1);
   }
   expect(res.code, res.stderr).toBe(refusals.length ? 1 : 0);
+  await rerunCopiesNothing(from, source, sink, sinkKind, held.length, refusals.length);
+  if (sinkKind === 'mbox') {
+    // Another reader, without the sidecar, sees one more "\n" on a message without a final
+    // newline (an empty message stays empty).
+    const lf = (raw: Buffer) =>
+      raw.length === 0 || raw.at(-1) === 0x0a ? raw : Buffer.concat([raw, Buffer.from('\n')]);
+    const outside = parseMboxDir(sink.url.slice('mbox:'.length)).map((b) => crlfSha256(b));
+    expect(outside.sort()).toEqual(want.map((m) => crlfSha256(lf(m.raw))).sort());
+  }
+  if (sinkKind === 'zip') {
+    // Another reader sees exactly the bytes, one entry per message.
+    const outside = zipEntriesByPython(sink.url.slice('zip:'.length)).map((b) => crlfSha256(b));
+    expect(outside.sort()).toEqual(want.map((m) => crlfSha256(m.raw)).sort());
+  }
   const v = await verifyPair(from, source, sink, sinkKind);
   // verify reads the IMAP sink back through Dovecot, which shows POP3's NUL bytes as 0x80.
   const nulsAltered =
@@ -250,6 +269,40 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
       failed.join('; ') || 'none'
     }`,
   );
+}
+
+/** The same copy again: nothing new is copied, the refusals are tried and reported again. */
+async function rerunCopiesNothing(
+  from: Kind,
+  source: Side,
+  sink: Side,
+  sinkKind: string,
+  held: number,
+  refused: number,
+) {
+  const res = await runCli(
+    [
+      'copy',
+      source.url,
+      sink.url,
+      ...runOptions(join(dir, `state-${from}-${sinkKind}`)),
+      '--timeout',
+      String(TIMEOUT_S),
+    ],
+    {
+      ...(source.password && { MAILFERRY_SOURCE_PASSWORD: source.password }),
+      ...(sink.password && { MAILFERRY_SINK_PASSWORD: sink.password }),
+    },
+    true,
+  );
+  expect(res.stdout, `re-run exit ${res.code}: ${res.stderr}`).toMatch(/^\{/);
+  const report = JSON.parse(res.stdout) as Report;
+  expect({ copied: report.copied, failed: report.failed.length, code: res.code }).toEqual({
+    copied: 0,
+    failed: refused,
+    code: refused ? 1 : 0,
+  });
+  expect((await sink.read()).length).toBe(held);
 }
 
 interface VerifyReport {
