@@ -43,11 +43,10 @@ function chain(path: string): string[] {
   }
 }
 
-function cannotCreate(path: string, err: NodeJS.ErrnoException | string): UsageError {
-  const why = typeof err === 'string' ? err : (err.code ?? err.message);
-  return new UsageError(`cannot create directory ${path}: ${why}`, {
-    hint: 'name a directory on a writable file system',
-  });
+/** An errno-style error, so the caller's pathError() names the path's role (state dir, sink). */
+function cannotCreate(path: string, err: NodeJS.ErrnoException | 'ENOTDIR'): NodeJS.ErrnoException {
+  const code = typeof err === 'string' ? err : (err.code ?? 'EIO');
+  return Object.assign(new Error(`cannot create directory ${path}: ${code}`), { code, path });
 }
 
 /**
@@ -56,12 +55,14 @@ function cannotCreate(path: string, err: NodeJS.ErrnoException | string): UsageE
  */
 export function mkdirpSync(path: string, mode = 0o777): void {
   for (const p of chain(path)) {
+    let st: Stats | undefined;
     try {
-      if (statSync(p).isDirectory()) continue;
-      throw cannotCreate(p, 'a file is in the way');
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
+      st = statSync(p);
+    } catch {
+      // missing, or not searchable: mkdir below says which
     }
+    if (st?.isDirectory()) continue;
+    if (st) throw cannotCreate(p, 'ENOTDIR');
     try {
       mkdirSync(p, { mode });
     } catch (err) {
@@ -75,7 +76,7 @@ export async function mkdirp(path: string, mode = 0o777): Promise<void> {
   for (const p of chain(path)) {
     const st = await stat(p).catch(() => undefined);
     if (st?.isDirectory()) continue;
-    if (st) throw cannotCreate(p, 'a file is in the way');
+    if (st) throw cannotCreate(p, 'ENOTDIR');
     await mkdir(p, { mode }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw cannotCreate(p, err);
     });

@@ -8,6 +8,7 @@ import {
   type SidecarMessage,
   type SidecarState,
 } from '../formats/mbox-sidecar.js';
+import { pathError } from '../fs-errors.js';
 import type { Logger } from '../log.js';
 import { mkdirp } from '../path-kinds.js';
 
@@ -228,7 +229,9 @@ export async function createFolder(
   info: Omit<SidecarFolder, 'type' | 'format' | 'version'>,
 ): Promise<MboxFolder> {
   const dir = dirname(mboxPath);
-  await mkdirp(dir);
+  await mkdirp(dir).catch((err: unknown) => {
+    throw pathError(err, `create the folder directory ${dir}`);
+  });
   if (await stat(mboxPath).catch(() => undefined)) {
     throw new FolderError('EFOLDER', `${mboxPath} already exists and was not written by mailferry`, {
       hint: 'move it away, or use an empty directory as the mbox sink',
