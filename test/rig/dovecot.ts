@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { type ConfigInput, dovecotConfig, oauth2Config, type RigPorts, rigPaths } from './config.js';
 import { type OAuthServer, startOAuthServer } from './oauth.js';
 import { killInstance } from './procs.js';
+import type { ServerInfo } from './servers.js';
 import { ensureMailUser, freePorts, lookupGroup, makeCertificate, run, waitForGreeting } from './system.js';
 
 export interface RigInfo {
@@ -188,4 +189,17 @@ export async function doveadm(rig: RigInfo, args: string[]): Promise<string> {
       stderr: e.stderr,
     });
   }
+}
+
+/** The main Dovecot in the shape every rig server shares (test/rig/servers.ts). */
+export function dovecotInfo(rig: RigInfo): ServerInfo {
+  return {
+    kind: 'dovecot',
+    host: rig.host,
+    ports: rig.ports,
+    caFile: rig.caFile,
+    baseDir: rig.baseDir,
+    namespace: { prefix: '', delimiter: '/' },
+    extra: {},
+  };
 }

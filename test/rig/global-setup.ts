@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { masterPid, type RigInfo, startRig, stopRig } from './dovecot.js';
+import { dovecotInfo, masterPid, type RigInfo, startRig, stopRig } from './dovecot.js';
 import { instancePids, terminateInstance } from './procs.js';
 import { extraDrivers } from './server-list.js';
 import type { ServerInfo } from './servers.js';
@@ -52,18 +52,6 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     forget();
     for (const e of extra) await e.driver.stop(e.info).catch((err) => console.warn(String(err)));
     await stopRig(rig);
-  };
-}
-
-function dovecotInfo(rig: RigInfo): ServerInfo {
-  return {
-    kind: 'dovecot',
-    host: rig.host,
-    ports: rig.ports,
-    caFile: rig.caFile,
-    baseDir: rig.baseDir,
-    namespace: { prefix: '', delimiter: '/' },
-    extra: {},
   };
 }
 
