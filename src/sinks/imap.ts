@@ -409,10 +409,12 @@ class ImapSink implements Sink {
       const wanted = meta.internalDate ? Math.floor(meta.internalDate.getTime() / 1000) : undefined;
       for await (const m of client.fetch(
         uids,
-        { uid: true, size: true, internalDate: true },
+        { uid: true, size: true, internalDate: true, envelope: !meta.messageId },
         { uid: true },
       )) {
         const when = m.internalDate ? Math.floor(new Date(m.internalDate).getTime() / 1000) : undefined;
+        // Size and date alone are no identity: a message with a Message-ID is another message.
+        if (!meta.messageId && m.envelope?.messageId) continue;
         if (m.size === meta.size && (meta.messageId || wanted === undefined || when === wanted))
           found.push(String(m.uid));
       }

@@ -11,7 +11,8 @@ import { accountUrl, type ServerAccount, serverAccount, servers } from '../helpe
 /**
  * Courier refuses APPEND into the folder its session has EXAMINEd ("Current box is selected
  * READ-ONLY."); the sink EXAMINEs a folder to inventory it or to look for a message whose
- * answer was lost, and must append to it afterwards all the same.
+ * answer was lost, and must append to it afterwards all the same. And find() by size and date
+ * (a message without Message-ID) must not take a message that has one.
  */
 
 function context(a: ServerAccount): EndpointContext {
@@ -51,6 +52,24 @@ describe.each(servers().map((s) => ({ kind: s.kind, server: s })))('IMAP sink on
       expect(await sink.find!('INBOX', meta)).toHaveLength(1);
       await sink.append(message(3));
       expect((await sink.inventory('INBOX'))?.messages).toHaveLength(3);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('find() without a Message-ID does not take a message that has one (same size and date)', async () => {
+    // zip → Cyrus: a lone-CR message (no Message-ID to parse) was settled as copied on a
+    // re-run because same-id-a, 175 bytes at the same date, was found in its place.
+    const sink = await openImapSink(context(await serverAccount(server, 'findid')));
+    try {
+      const date = new Date('2020-02-02T02:02:02Z');
+      const withId = { ...message(7), internalDate: date };
+      await sink.append(withId);
+      const anonymous = { id: 'x', size: withId.meta.size, flags: [], internalDate: date };
+      expect(await sink.find!('INBOX', anonymous)).toEqual([]);
+      expect(
+        await sink.find!('INBOX', { ...anonymous, messageId: 'examined-7@mailferry.test' }),
+      ).toHaveLength(1);
     } finally {
       await sink.close();
     }
