@@ -119,7 +119,10 @@ export interface Pairing {
  * The multiset match of source against sink by identity, shared by plan and verify.
  * A second pass takes the same Message-ID at a near size: a server may rewrite odd line
  * endings on APPEND (Dovecot turns CR CR LF into CR LF), so a stored copy can be a little
- * smaller than its source; without this every re-run would copy it again.
+ * smaller than its source; without this every re-run would copy it again. A message without
+ * a Message-ID is taken the same way when both sides carry the same internal date (the one we
+ * appended with): Courier drops lone CRs and ends a message with CRLF (an empty one becomes
+ * CRLF), and a header of lone-CR lines yields no Message-ID to match on.
  */
 export function pairMessages(
   src: MessageMeta[],
@@ -141,8 +144,8 @@ export function pairMessages(
   const unmatched: Pairing['unmatched'] = [];
   for (const { m, key } of first) {
     const mid = m.messageId ?? (key ? midOfKey(key) : undefined);
-    const list = mid ? leftovers.get(mid) : undefined;
-    const i = list ? list.findIndex((x) => closeInSize(m.size, x.size)) : -1;
+    const list = mid ? leftovers.get(mid) : leftovers.get('');
+    const i = list ? list.findIndex((x) => closeInSize(m.size, x.size) && (mid || sameSecond(m, x))) : -1;
     if (list && i >= 0 && key) pairs.push({ m, hit: list.splice(i, 1)[0]!, key });
     else unmatched.push({ m, key });
   }
@@ -158,6 +161,11 @@ function groupBy(list: MessageMeta[], key: (m: MessageMeta) => string): Map<stri
     else out.set(k, [m]);
   }
   return out;
+}
+
+function sameSecond(a: MessageMeta, b: MessageMeta): boolean {
+  if (!a.internalDate || !b.internalDate || b.messageId) return false;
+  return Math.floor(a.internalDate.getTime() / 1000) === Math.floor(b.internalDate.getTime() / 1000);
 }
 
 function midOfKey(key: string): string | undefined {

@@ -301,9 +301,20 @@ class ImapSink implements Sink {
     });
   }
 
+  /**
+   * Courier refuses APPEND into the folder the session has EXAMINEd ("Current box is selected
+   * READ-ONLY."), as after an inventory or a find(): select it read-write again first.
+   */
+  private async writable(folder: string): Promise<void> {
+    const box = this.session.client.mailbox || undefined;
+    if (box?.readOnly && box.path === normalizePath(this.session.client, folder))
+      await this.session.withFolder(folder, false, async () => undefined);
+  }
+
   private async appendOne(ready: Ready): Promise<AppendResult> {
     const { input, data, sha256 } = ready;
     const { keep, dropped } = filterFlags(input.flags, await this.permanentFlags(input.folder));
+    await this.writable(input.folder);
     const { client, endpoint } = this.session;
     const res = await this.creatingOnce(input.folder, () =>
       this.session.guard('append', input.folder, () =>
@@ -325,6 +336,7 @@ class ImapSink implements Sink {
    */
   private async appendMany(folder: string, jobs: Array<BatchJob<Ready, AppendResult>>): Promise<void> {
     const permanent = await this.permanentFlags(folder);
+    await this.writable(folder);
     const { client } = this.session;
     const binary = client.capabilities.has('BINARY');
     const results: AppendResult[] = [];
@@ -397,10 +409,12 @@ class ImapSink implements Sink {
       const wanted = meta.internalDate ? Math.floor(meta.internalDate.getTime() / 1000) : undefined;
       for await (const m of client.fetch(
         uids,
-        { uid: true, size: true, internalDate: true },
+        { uid: true, size: true, internalDate: true, envelope: !meta.messageId },
         { uid: true },
       )) {
         const when = m.internalDate ? Math.floor(new Date(m.internalDate).getTime() / 1000) : undefined;
+        // Size and date alone are no identity: a message with a Message-ID is another message.
+        if (!meta.messageId && m.envelope?.messageId) continue;
         if (m.size === meta.size && (meta.messageId || wanted === undefined || when === wanted))
           found.push(String(m.uid));
       }
