@@ -43,3 +43,10 @@ export async function createFolders(
   }
   return { created, refused };
 }
+
+/**
+ * --timeout for runs over the hostile corpus. Nothing in it should stall, so the value only
+ * bounds a hang; it also bounds connecting and logging in, which takes seconds on a loaded
+ * 2-core CI machine, so it is not set tighter.
+ */
+export const HOSTILE_TIMEOUT_S = 20;

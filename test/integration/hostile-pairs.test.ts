@@ -11,7 +11,7 @@ import {
   writeFileEndpoint,
   zipEntriesByPython,
 } from '../corpus/read-back.js';
-import { createFolders, saveMessage } from '../corpus/seed-hostile.js';
+import { createFolders, HOSTILE_TIMEOUT_S, saveMessage } from '../corpus/seed-hostile.js';
 import { runCli, runOptions } from '../helpers/cli.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
 
@@ -22,7 +22,7 @@ import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
  * What a pair legitimately cannot carry is listed in `refusal()`, and asserted exactly.
  */
 
-const TIMEOUT_S = 4;
+const TIMEOUT_S = HOSTILE_TIMEOUT_S;
 const corpus = hostileMessages({ bigBytes: 2 * 1024 * 1024 });
 /** Small hostile messages that also go into every hostile folder. */
 const PER_FOLDER = corpus.filter((m) => ['header-only-nonl', 'from-lines', 'dot-lines'].includes(m.name));

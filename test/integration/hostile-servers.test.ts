@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { crlfSha256 } from '../../src/hash.js';
 import { hostileMessages } from '../corpus/hostile.js';
 import { readFileEndpoint } from '../corpus/read-back.js';
-import { saveMessage } from '../corpus/seed-hostile.js';
+import { HOSTILE_TIMEOUT_S, saveMessage } from '../corpus/seed-hostile.js';
 import { runCli } from '../helpers/cli.js';
 import { withAccount } from '../helpers/imap-any.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
@@ -26,7 +26,7 @@ import {
  * honestly what differs. Outcomes per message are pinned in EXPECTED.
  */
 
-const TIMEOUT_S = 4;
+const TIMEOUT_S = HOSTILE_TIMEOUT_S;
 const corpus = hostileMessages({ bigBytes: 1024 * 1024 });
 const EXTRA = servers().filter((s) => s.kind === 'cyrus' || s.kind === 'courier');
 const dir = mkdtempSync(join(tmpdir(), 'hostile-servers-'));
