@@ -2,45 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultTransferOptions } from '../../src/config.js';
 import { ConnectionError, LimitError, MessageError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { diffFolder, type Plan, planTotals } from '../../src/plan/diff.js';
 import { Checkpoint } from '../../src/run/checkpoint.js';
-import { Executor } from '../../src/run/executor.js';
-import { Counters } from '../../src/run/progress.js';
 import { corpusLike, MemorySink, MemorySource } from './fakes.js';
+import { inboxPlan, runExecutor } from './run-executor.js';
 
-async function run(source: MemorySource, sink: MemorySink) {
-  const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
-  const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
-  const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
-  const plan: Plan = {
-    version: 1,
-    source: 's',
-    sink: 'd',
-    createdAt: '',
-    folders,
-    totals: planTotals(folders),
-  };
-  const cp = Checkpoint.load(mkdtempSync(join(tmpdir(), 'mf-ex-')), 's', 'd');
-  cp.open('s', 'd');
-  const ex = new Executor({
-    plan,
-    openSource: async () => source,
-    openSink: async () => sink,
-    sourceCaps: source.capabilities,
-    sinkCaps: sink.capabilities,
-    checkpoint: cp,
-    options: defaultTransferOptions({ retries: 3, connections: 2 }),
-    log: silentLogger,
-    counters: new Counters(),
-    signal: new AbortController().signal,
-  });
-  const result = await ex.run();
-  cp.close();
-  return { result, cp };
-}
+const run = (source: MemorySource, sink: MemorySink) => runExecutor(source, sink);
 
 describe('executor', () => {
   it('copies bytes, flags and dates, and journals each message', async () => {
@@ -124,41 +91,16 @@ describe('executor after a crash', () => {
   it('looks for a message an earlier run sent without an answer before sending it again', async () => {
     const source = new MemorySource(corpusLike(5));
     const sink = new MemorySink();
-    const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
     // The plan saw an empty sink; then the dead run's server finished storing message 3.
-    const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
+    const plan = await inboxPlan(source, sink);
     const late = source.messages.get('3')!;
     sink.stored.push({ folder: 'INBOX', raw: late.raw, flags: [], meta: late.meta });
-    const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
-    const plan: Plan = {
-      version: 1,
-      source: 's',
-      sink: 'd',
-      createdAt: '',
-      folders,
-      totals: planTotals(folders),
-    };
     const dir = mkdtempSync(join(tmpdir(), 'mf-ex-'));
     const crashed = Checkpoint.load(dir, 's', 'd');
     crashed.open('s', 'd');
     for (const id of ['3', '4']) crashed.append({ t: 'intent', f: 'INBOX', id });
     crashed.close();
-    const cp = Checkpoint.load(dir, 's', 'd');
-    cp.open('s', 'd');
-    const ex = new Executor({
-      plan,
-      openSource: async () => source,
-      openSink: async () => sink,
-      sourceCaps: source.capabilities,
-      sinkCaps: sink.capabilities,
-      checkpoint: cp,
-      options: defaultTransferOptions({ retries: 3, connections: 2 }),
-      log: silentLogger,
-      counters: new Counters(),
-      signal: new AbortController().signal,
-    });
-    const result = await ex.run();
-    cp.close();
+    const { result } = await runExecutor(source, sink, { plan, stateDir: dir });
     expect(result.copied).toBe(5);
     const ids = sink.stored.map((s) => s.meta.id).sort();
     expect(ids).toEqual(['1', '2', '3', '4', '5']);

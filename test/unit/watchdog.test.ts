@@ -1,17 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { defaultTransferOptions } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { diffFolder, type Plan, planTotals } from '../../src/plan/diff.js';
-import { Checkpoint } from '../../src/run/checkpoint.js';
-import { Executor } from '../../src/run/executor.js';
-import { Counters } from '../../src/run/progress.js';
 import { Watchdog } from '../../src/run/watchdog.js';
 import type { AppendInput, AppendResult, FolderInfo, MessageMeta } from '../../src/types.js';
 import { corpusLike, MemorySink, MemorySource } from './fakes.js';
+import { runExecutor } from './run-executor.js';
 
 /** Message 2's body sends a few bytes and then nothing; message 3 never opens. */
 class StallingSource extends MemorySource {
@@ -38,35 +30,7 @@ class SilentSink extends MemorySink {
 }
 
 async function run(source: MemorySource, sink: MemorySink, stallMs: number) {
-  const inv = await source.inventory({ name: 'INBOX', delimiter: '/' });
-  const diff = diffFolder(inv, await sink.inventory('INBOX'), new Map(), { compareFlags: true });
-  const folders = [{ source: inv.folder, target: inv.folder, create: false, skipped: [], ...diff }];
-  const plan: Plan = {
-    version: 1,
-    source: 's',
-    sink: 'd',
-    createdAt: '',
-    folders,
-    totals: planTotals(folders),
-  };
-  const cp = Checkpoint.load(mkdtempSync(join(tmpdir(), 'mf-dog-')), 's', 'd');
-  cp.open('s', 'd');
-  const ex = new Executor({
-    plan,
-    openSource: async () => source,
-    openSink: async () => sink,
-    sourceCaps: source.capabilities,
-    sinkCaps: sink.capabilities,
-    checkpoint: cp,
-    options: defaultTransferOptions({ retries: 1, connections: 2 }),
-    log: silentLogger,
-    counters: new Counters(),
-    signal: new AbortController().signal,
-    stallMs,
-  });
-  const result = await ex.run();
-  cp.close();
-  return result;
+  return (await runExecutor(source, sink, { retries: 1, stallMs })).result;
 }
 
 describe('the per-message watchdog', () => {
