@@ -23,7 +23,7 @@ import type {
 
 interface FolderContent {
   info: FolderInfo;
-  messages: Array<{ meta: MessageMeta; entry: CentralEntry; fromManifest: boolean }>;
+  messages: Array<{ meta: MessageMeta; entry: CentralEntry }>;
   skipped: Array<{ id: string; reason: string }>;
 }
 
@@ -74,7 +74,7 @@ class ZipSource implements Source {
         continue;
       }
       this.byEntry.set(e.name, e);
-      folder.messages.push({ meta: messageMeta(e, m), entry: e, fromManifest: m !== undefined });
+      folder.messages.push({ meta: messageMeta(e, m), entry: e });
     }
     for (const m of manifest.messages.values()) {
       if (!this.byEntry.has(m.entry) && isSafeRelativePath(m.entry)) {

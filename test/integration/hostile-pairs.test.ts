@@ -179,8 +179,9 @@ interface Report {
   copied: number;
 }
 
-async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): Promise<void> {
-  const res = await runCli(
+/** One copy of a pair through the built CLI, with that pair's own state directory. */
+function copyPair(from: Kind, source: Side, sink: Side, sinkKind: string) {
+  return runCli(
     [
       'copy',
       source.url,
@@ -195,6 +196,10 @@ async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): 
     },
     true,
   );
+}
+
+async function runPair(from: Kind, source: Side, sink: Side, sinkKind: string): Promise<void> {
+  const res = await copyPair(from, source, sink, sinkKind);
   // Never exit 0 without a report: stdout holds the JSON report whatever the code.
   expect(res.stdout, `exit ${res.code}: ${res.stderr}`).toMatch(/^\{/);
   const report = JSON.parse(res.stdout) as Report;
@@ -280,21 +285,7 @@ async function rerunCopiesNothing(
   held: number,
   refused: number,
 ) {
-  const res = await runCli(
-    [
-      'copy',
-      source.url,
-      sink.url,
-      ...runOptions(join(dir, `state-${from}-${sinkKind}`)),
-      '--timeout',
-      String(TIMEOUT_S),
-    ],
-    {
-      ...(source.password && { MAILFERRY_SOURCE_PASSWORD: source.password }),
-      ...(sink.password && { MAILFERRY_SINK_PASSWORD: sink.password }),
-    },
-    true,
-  );
+  const res = await copyPair(from, source, sink, sinkKind);
   expect(res.stdout, `re-run exit ${res.code}: ${res.stderr}`).toMatch(/^\{/);
   const report = JSON.parse(res.stdout) as Report;
   expect({ copied: report.copied, failed: report.failed.length, code: res.code }).toEqual({

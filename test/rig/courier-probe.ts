@@ -1,41 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as tlsConnect } from 'node:tls';
-
-/** First bytes an implicit-TLS listener sends, the certificate verified against caFile. */
-function tlsGreeting(port: number, caFile: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = tlsConnect({ host: '127.0.0.1', port, ca: [readFileSync(caFile)], servername: 'localhost' });
-    sock.setTimeout(2000, () => sock.destroy(new Error('timeout')));
-    sock.once('data', (d) => {
-      sock.destroy();
-      resolve(d.toString('latin1'));
-    });
-    sock.once('error', reject);
-  });
-}
-
-export async function waitForTlsGreeting(
-  port: number,
-  caFile: string,
-  expect: string,
-  ms: number,
-): Promise<void> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const text = await tlsGreeting(port, caFile);
-      if (text.startsWith(expect)) return;
-      last = new Error(`unexpected greeting ${JSON.stringify(text.slice(0, 80))}`);
-    } catch (err) {
-      last = err;
-    }
-    await sleep(25);
-  }
-  throw new Error(`no ${expect} TLS greeting on 127.0.0.1:${port}: ${(last as Error)?.message}`);
-}
 
 /**
  * A plaintext IMAP session, one command at a time (imaplogin execs imapd after LOGIN, so

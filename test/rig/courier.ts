@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTHDAEMONRC, COURIER_ROOT, courierPaths, startScript } from './courier-config.js';
-import { courierNamespace, waitForTlsGreeting } from './courier-probe.js';
+import { courierNamespace } from './courier-probe.js';
 import {
   alive,
   killLeader,
@@ -25,7 +25,7 @@ import {
   waitNamespaceGone,
 } from './courier-procs.js';
 import type { ServerDriver, ServerInfo, ServerPorts } from './servers.js';
-import { ensureMailUser, freePorts, makeCertificate, run, waitForGreeting } from './system.js';
+import { ensureMailUser, freePorts, makeCertificate, run, waitForListeners } from './system.js';
 
 /**
  * A private Courier IMAP + POP3 (plain with STARTTLS/STLS, and implicit TLS) on 127.0.0.1,
@@ -94,15 +94,7 @@ async function waitReady(ports: ServerPorts, caFile: string, leader: number): Pr
     if (!ready) throw new Error('Courier exited during startup');
   })();
   try {
-    await Promise.race([
-      exited,
-      Promise.all([
-        waitForGreeting(ports.imap, '* OK', 10_000),
-        waitForGreeting(ports.pop3, '+OK', 10_000),
-        waitForTlsGreeting(ports.imaps, caFile, '* OK', 10_000),
-        waitForTlsGreeting(ports.pop3s, caFile, '+OK', 10_000),
-      ]),
-    ]);
+    await Promise.race([exited, waitForListeners(ports, caFile)]);
   } finally {
     ready = true; // ends the watch loop either way
     await exited.catch(() => undefined);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CYRUS_BIN, cyrusPaths } from './cyrus-config.js';
+import { pidsWhere } from './procs.js';
 
 export const DIR_PREFIX = 'mailferry-cyrus-';
 
@@ -12,18 +13,7 @@ export const DIR_PREFIX = 'mailferry-cyrus-';
  * never matches.
  */
 export function cyrusPids(imapdConf: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (argv[0]?.startsWith(`${CYRUS_BIN}/`) && argv.includes(imapdConf)) pids.push(Number(entry));
-  }
-  return pids;
+  return pidsWhere((argv) => !!argv[0]?.startsWith(`${CYRUS_BIN}/`) && argv.includes(imapdConf));
 }
 
 function signal(pids: number[], sig: NodeJS.Signals): void {

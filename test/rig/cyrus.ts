@@ -15,12 +15,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:tls';
 import { CYRUS_BIN, CYRUS_LIBS, cyrusConf, cyrusPaths, imapdConf, SASLPASSWD } from './cyrus-config.js';
 import { DIR_PREFIX, killCyrus, killOnExit, reapOrphans } from './cyrus-procs.js';
 import type { ServerDriver, ServerInfo, ServerPorts } from './servers.js';
-import { ensureMailUser, freePorts, MAIL_USER, makeCertificate, waitForGreeting } from './system.js';
+import { ensureMailUser, freePorts, MAIL_USER, makeCertificate, waitForListeners } from './system.js';
 
 /**
  * A private Cyrus IMAP 3.6 (Debian's build, unpacked by scripts/install-cyrus.sh) on 127.0.0.1:
@@ -92,31 +91,6 @@ async function adminCommands(info: ServerInfo, commands: string[]): Promise<void
   }
 }
 
-/** Wait until an implicit-TLS listener greets over a verified TLS connection. */
-async function waitForTlsGreeting(port: number, ca: Buffer, expect: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const text = await new Promise<string>((resolve, reject) => {
-        const sock = connect({ host: '127.0.0.1', port, ca });
-        sock.setTimeout(2000, () => sock.destroy(new Error('timeout')));
-        sock.once('data', (d) => {
-          sock.destroy();
-          resolve(d.toString('latin1'));
-        });
-        sock.once('error', reject);
-      });
-      if (text.startsWith(expect)) return;
-      last = new Error(`unexpected greeting ${JSON.stringify(text.slice(0, 80))}`);
-    } catch (err) {
-      last = err;
-    }
-    await sleep(25);
-  }
-  throw new Error(`no TLS ${expect} greeting on 127.0.0.1:${port}: ${(last as Error)?.message}`);
-}
-
 function prepareDirs(baseDir: string, uid: number, gid: number): void {
   const p = cyrusPaths(baseDir);
   // imapd runs as the mail user and must reach its config, spool and certificate inside.
@@ -129,7 +103,7 @@ function prepareDirs(baseDir: string, uid: number, gid: number): void {
 }
 
 /** Run the master in the foreground (its own log on stdout/stderr) and wait for all four greetings. */
-async function launch(baseDir: string, ports: ServerPorts, ca: Buffer): Promise<void> {
+async function launch(baseDir: string, ports: ServerPorts): Promise<void> {
   const p = cyrusPaths(baseDir);
   const fd = openSync(p.logFile, 'a');
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LD_LIBRARY_PATH: CYRUS_LIBS };
@@ -142,15 +116,7 @@ async function launch(baseDir: string, ports: ServerPorts, ca: Buffer): Promise<
     master.once('exit', (code) => reject(new Error(`cyrus master exited ${code}`)));
   });
   try {
-    await Promise.race([
-      exited,
-      Promise.all([
-        waitForGreeting(ports.imap, '* OK', 10_000),
-        waitForGreeting(ports.pop3, '+OK', 10_000),
-        waitForTlsGreeting(ports.imaps, ca, '* OK', 10_000),
-        waitForTlsGreeting(ports.pop3s, ca, '+OK', 10_000),
-      ]),
-    ]);
+    await Promise.race([exited, waitForListeners(ports, p.caFile)]);
   } catch (err) {
     await killCyrus(p.imapdConf);
     const log = existsSync(p.logFile) ? readFileSync(p.logFile, 'utf8').trim().slice(-2000) : '';
@@ -172,7 +138,7 @@ async function start(): Promise<ServerInfo> {
   await saslAdd(baseDir, ADMIN, adminPassword);
   chownSync(p.sasldb, uid, gid);
   writeFileSync(p.imapdConf, imapdConf({ baseDir, user: MAIL_USER, admin: ADMIN }));
-  const ca = readFileSync(p.caFile);
+  const _ca = readFileSync(p.caFile);
   exitHooks.set(baseDir, killOnExit(baseDir));
   // Free ports can be taken by someone else before the master binds them: try a few times.
   for (let attempt = 1; ; attempt++) {
@@ -180,7 +146,7 @@ async function start(): Promise<ServerInfo> {
     const ports = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s! };
     writeFileSync(p.cyrusConf, cyrusConf(baseDir, ports));
     try {
-      await launch(baseDir, ports, ca);
+      await launch(baseDir, ports);
     } catch (err) {
       if (attempt < 3 && /in use/i.test((err as Error).message)) continue;
       await stop({ baseDir } as ServerInfo);

@@ -1,12 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/**
- * Processes of one Dovecot instance: its master (started with our config file) and the children,
- * whose titles start with "dovecot-<instance_name>/". Nothing else is ever matched, so the
- * system's own Dovecot is left alone.
- */
-export function instancePids(instance: string, configFile: string): number[] {
+/** Pids of every process whose command line (argv) matches; ones that vanish meanwhile are skipped. */
+export function pidsWhere(match: (argv: string[]) => boolean): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -16,11 +12,22 @@ export function instancePids(instance: string, configFile: string): number[] {
     } catch {
       continue; // gone meanwhile
     }
-    const isChild = argv[0]?.startsWith(`dovecot-${instance}/`);
-    const isMaster = argv[0]?.endsWith('dovecot') && argv.includes(configFile);
-    if (isChild || isMaster) pids.push(Number(entry));
+    if (match(argv)) pids.push(Number(entry));
   }
   return pids;
+}
+
+/**
+ * Processes of one Dovecot instance: its master (started with our config file) and the children,
+ * whose titles start with "dovecot-<instance_name>/". Nothing else is ever matched, so the
+ * system's own Dovecot is left alone.
+ */
+export function instancePids(instance: string, configFile: string): number[] {
+  return pidsWhere(
+    (argv) =>
+      !!argv[0]?.startsWith(`dovecot-${instance}/`) ||
+      (!!argv[0]?.endsWith('dovecot') && argv.includes(configFile)),
+  );
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

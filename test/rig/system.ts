@@ -1,6 +1,8 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
@@ -67,10 +69,15 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** Resolve with the first bytes a server sends, or reject on error. */
-function greeting(port: number): Promise<string> {
+/**
+ * Resolve with the first bytes a server sends, or reject on error. With a CA file the listener
+ * speaks implicit TLS and its certificate is verified (the rig certificates name localhost).
+ */
+function greeting(port: number, caFile?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock = connect({ host: '127.0.0.1', port });
+    const sock = caFile
+      ? tlsConnect({ host: '127.0.0.1', port, ca: [readFileSync(caFile)], servername: 'localhost' })
+      : connect({ host: '127.0.0.1', port });
     sock.setTimeout(2000, () => sock.destroy(new Error('timeout')));
     sock.once('data', (d) => {
       sock.destroy();
@@ -80,13 +87,18 @@ function greeting(port: number): Promise<string> {
   });
 }
 
-/** Wait until a plaintext listener sends its greeting (e.g. "* OK" or "+OK"). */
-export async function waitForGreeting(port: number, expect: string, ms: number): Promise<void> {
+/** Wait until a listener sends its greeting (e.g. "* OK" or "+OK"); caFile: over verified TLS. */
+export async function waitForGreeting(
+  port: number,
+  expect: string,
+  ms: number,
+  caFile?: string,
+): Promise<void> {
   const until = Date.now() + ms;
   let last: unknown;
   while (Date.now() < until) {
     try {
-      const text = await greeting(port);
+      const text = await greeting(port, caFile);
       if (text.startsWith(expect)) return;
       last = new Error(`unexpected greeting ${JSON.stringify(text.slice(0, 80))}`);
     } catch (err) {
@@ -94,7 +106,22 @@ export async function waitForGreeting(port: number, expect: string, ms: number):
     }
     await sleep(25);
   }
-  throw new Error(`no ${expect} greeting on 127.0.0.1:${port}: ${(last as Error)?.message}`);
+  const kind = caFile ? 'TLS ' : '';
+  throw new Error(`no ${kind}${expect} greeting on 127.0.0.1:${port}: ${(last as Error)?.message}`);
+}
+
+/** Until all four listeners of a rig server greet: IMAP and POP3, plain and implicit TLS. */
+export async function waitForListeners(
+  ports: { imap: number; imaps: number; pop3: number; pop3s: number },
+  caFile: string,
+  ms = 10_000,
+): Promise<void> {
+  await Promise.all([
+    waitForGreeting(ports.imap, '* OK', ms),
+    waitForGreeting(ports.pop3, '+OK', ms),
+    waitForGreeting(ports.imaps, '* OK', ms, caFile),
+    waitForGreeting(ports.pop3s, '+OK', ms, caFile),
+  ]);
 }
 
 /** A self-signed certificate for 127.0.0.1 and localhost; it is its own CA for --ca-file. */
