@@ -122,7 +122,7 @@ function mailferryCommand(log: (l: string) => void): { command: Command; build: 
     log(`bench: build failed (${out}); running mailferry through tsx`);
   }
   return {
-    command: { cmd: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/cli.ts')] },
+    command: { cmd: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')] },
     build: 'tsx',
   };
 }

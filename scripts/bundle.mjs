@@ -35,7 +35,7 @@ export const SocksClient = new Proxy(fail, { get: () => fail });`,
 
 const out = 'dist/mailferry.mjs';
 await build({
-  entryPoints: ['dist/cli.js'],
+  entryPoints: ['dist/cli/main.js'],
   outfile: out,
   bundle: true,
   platform: 'node',

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
-import { refuseLineBreaks } from './secrets.js';
+import { refuseLineBreaks } from './util/secrets.js';
 
 /** Options shared by plan, copy and verify; built once by the CLI (or a library caller), passed down as is. */
 export interface TransferOptions {

@@ -1,7 +1,7 @@
 import type { Endpoint } from './endpoint.js';
-import type { Logger } from './log.js';
-import type { ServerOptions } from './net.js';
 import type { Sink, Source } from './types.js';
+import type { Logger } from './util/log.js';
+import type { ServerOptions } from './util/net.js';
 
 /** Everything an adapter needs to open one session; plain data, built once from the CLI config. */
 export interface EndpointContext {

@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerEndpoint } from './endpoint.js';
 import { ConnectionError, UsageError } from './errors.js';
-import type { AuthProvider } from './net.js';
-import { childEnv, refuseLineBreaks, type SecretRegistry } from './secrets.js';
+import type { AuthProvider } from './util/net.js';
+import { childEnv, refuseLineBreaks, type SecretRegistry } from './util/secrets.js';
 
-export { SecretRegistry } from './secrets.js';
+export { SecretRegistry } from './util/secrets.js';
 
 const run = promisify(execFile);
 

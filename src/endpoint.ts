@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import { refuseLineBreaks } from './secrets.js';
+import { refuseLineBreaks } from './util/secrets.js';
 
 export type ServerProtocol = 'imap' | 'imaps' | 'pop3' | 'pop3s';
 

@@ -11,6 +11,5 @@ export { describeEndpoint, type Endpoint, parseEndpoint } from './endpoint.js';
 export * from './errors.js';
 export type { FolderPlan, Plan, PlanItem } from './plan/diff.js';
 export { formatPlan } from './plan/format.js';
-export { sinks } from './sinks/index.js';
-export { sources } from './sources/index.js';
+export { sinks, sources } from './stores/registry.js';
 export type * from './types.js';

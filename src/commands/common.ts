@@ -4,13 +4,12 @@ import type { EndpointContext } from '../context.js';
 import { type CredentialOptions, resolveAuth, SecretRegistry, type Side } from '../credentials.js';
 import { describeEndpoint, type Endpoint, isServer, parseEndpoint } from '../endpoint.js';
 import { MailferryError, UsageError } from '../errors.js';
-import { type Logger, silentLogger } from '../log.js';
-import type { TlsSettings } from '../net.js';
-import { assertPathKind } from '../path-kinds.js';
 import type { ProgressMode } from '../run/progress.js';
-import { sinks } from '../sinks/index.js';
-import { sources } from '../sources/index.js';
+import { sinks, sources } from '../stores/registry.js';
 import type { Sink, Source } from '../types.js';
+import { type Logger, silentLogger } from '../util/log.js';
+import type { TlsSettings } from '../util/net.js';
+import { assertPathKind } from '../util/path-kinds.js';
 
 export interface SideCredentials {
   passwordFile?: string;

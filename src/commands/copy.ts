@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { MailferryError } from '../errors.js';
-import { silentLogger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
 import { deleteCopied } from '../run/delete.js';
 import { Executor, type MessageFailure } from '../run/executor.js';
 import { Counters, startProgress } from '../run/progress.js';
 import { Quarantine } from '../run/quarantine.js';
 import { TokenBucket } from '../run/throttle.js';
-import { printable } from '../secrets.js';
+import { silentLogger } from '../util/log.js';
+import { printable } from '../util/secrets.js';
 import { openSink, openSource, type TransferRequest } from './common.js';
 import { prepareTransfer } from './transfer.js';
 

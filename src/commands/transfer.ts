@@ -1,10 +1,10 @@
 import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
-import { silentLogger } from '../log.js';
-import { assertPathKind } from '../path-kinds.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
 import { Checkpoint } from '../run/checkpoint.js';
 import type { Sink, Source } from '../types.js';
+import { silentLogger } from '../util/log.js';
+import { assertPathKind } from '../util/path-kinds.js';
 import { type OpenedSide, openSink, openSource, prepareSide, type TransferRequest } from './common.js';
 
 export interface Prepared {

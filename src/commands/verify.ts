@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { MailferryError } from '../errors.js';
-import { CrlfHasher } from '../hash.js';
+import { CrlfHasher } from '../mail/hash.js';
 import { pairMessages } from '../plan/diff.js';
 import { mapFolders } from '../plan/folders.js';
 import { namespaceOf } from '../plan/gather.js';

@@ -1,4 +1,4 @@
-import { printable } from '../secrets.js';
+import { printable } from '../util/secrets.js';
 import type { Plan } from './diff.js';
 import { standIn } from './folders.js';
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { TransferOptions } from '../config.js';
 import { FolderError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
-import { printable } from '../secrets.js';
 import type { FolderInfo, FolderInventory, FolderNamespace, FolderStatus, Sink, Source } from '../types.js';
+import type { Logger } from '../util/log.js';
+import { printable } from '../util/secrets.js';
 import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
 

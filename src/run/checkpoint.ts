@@ -11,10 +11,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { pathError } from '../fs-errors.js';
-import { mkdirpSync } from '../path-kinds.js';
 import type { KnownCopy } from '../plan/diff.js';
 import type { FolderStatus } from '../types.js';
+import { pathError } from '../util/fs-errors.js';
+import { mkdirpSync } from '../util/path-kinds.js';
 
 /** One journal line. The journal is append-only; a torn last line (a crash mid-write) is dropped. */
 export type JournalRecord =

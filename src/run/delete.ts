@@ -1,7 +1,7 @@
-import type { Logger } from '../log.js';
 import type { Plan } from '../plan/diff.js';
 import { identityKey, KeyBag } from '../plan/identity.js';
 import type { MessageMeta, Sink, Source } from '../types.js';
+import type { Logger } from '../util/log.js';
 import type { Checkpoint } from './checkpoint.js';
 
 export interface DeleteResult {

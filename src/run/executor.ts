@@ -9,12 +9,9 @@ import {
   MailferryError,
   MessageError,
 } from '../errors.js';
-import { CrlfHasher } from '../hash.js';
-import type { Logger } from '../log.js';
+import { CrlfHasher } from '../mail/hash.js';
 import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
-import { printable } from '../secrets.js';
-import { timerMs } from '../timers.js';
 import type {
   FolderStatus,
   MessageMeta,
@@ -23,6 +20,9 @@ import type {
   Source,
   SourceCapabilities,
 } from '../types.js';
+import type { Logger } from '../util/log.js';
+import { printable } from '../util/secrets.js';
+import { timerMs } from '../util/timers.js';
 import { ByteBudget } from './budget.js';
 import type { Checkpoint } from './checkpoint.js';
 import { SessionPool } from './pool.js';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
 import { identityKey } from '../plan/identity.js';
-import { sinks } from '../sinks/index.js';
+import { sinks } from '../stores/registry.js';
 import type { FolderInfo, MessageMeta, Sink, Source } from '../types.js';
+import type { Logger } from '../util/log.js';
 
 /**
  * Messages the sink refuses as too big are set aside in a zip archive in the state

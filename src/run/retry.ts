@@ -1,5 +1,5 @@
 import { MailferryError } from '../errors.js';
-import { sleep } from '../timers.js';
+import { sleep } from '../util/timers.js';
 
 export interface BackoffOptions {
   baseMs: number;

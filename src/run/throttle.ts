@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { sleep } from '../timers.js';
+import { sleep } from '../util/timers.js';
 
 /**
  * A token bucket for bytes per second. p-queue limits how often tasks start, not how many

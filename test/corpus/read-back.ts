@@ -3,10 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseEndpoint } from '../../src/endpoint.js';
-import { crlfSha256 } from '../../src/hash.js';
-import { silentLogger } from '../../src/log.js';
-import { sinks } from '../../src/sinks/index.js';
-import { sources } from '../../src/sources/index.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
+import { sinks, sources } from '../../src/stores/registry.js';
+import { silentLogger } from '../../src/util/log.js';
 
 export interface HeldMessage {
   folder: string;

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import { readMbox, tally } from './holdings.js';
 import { prng } from './scenarios.js';
 import { formatTable, type ResultRow } from './table.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import yauzl from 'yauzl';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import type { RigInfo } from '../rig/dovecot.js';
 
 /** Folder name to the SHA-256 of every message in it, duplicates included. */

@@ -22,7 +22,7 @@ export interface CliResult {
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, built = false): ChildProcess {
   const shipped = built ? shippedCli() : undefined;
   const cmd = shipped?.cmd ?? process.execPath;
-  const entry = shipped?.args ?? ['--import', 'tsx', 'src/cli.ts'];
+  const entry = shipped?.args ?? ['--import', 'tsx', 'src/cli/main.ts'];
   return spawn(cmd, [...entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...shipped?.env, NO_COLOR: '1', ...env },

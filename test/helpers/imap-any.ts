@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import type { ServerAccount, ServerInfo } from './servers.js';
 
 /**
@@ -122,7 +122,7 @@ export interface Seeded {
   internalDate: Date;
 }
 
-/** imapflow's command runner, as src/sinks/imap.ts uses it for commands imapflow lacks. */
+/** imapflow's command runner, as src/stores/imap/sink.ts uses it for commands imapflow lacks. */
 interface RawExec {
   exec(command: string, attributes: unknown[]): Promise<{ next(): void }>;
 }

@@ -3,9 +3,9 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
-import { silentLogger } from '../../src/log.js';
-import { openImapSink } from '../../src/sinks/imap.js';
+import { openImapSink } from '../../src/stores/imap/sink.js';
 import type { AppendInput } from '../../src/types.js';
+import { silentLogger } from '../../src/util/log.js';
 import { accountUrl, type ServerAccount, serverAccount, servers } from '../helpers/servers.js';
 
 /**

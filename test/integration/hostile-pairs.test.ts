@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import { hostileFolderNames, hostileMessages } from '../corpus/hostile.js';
 import {
   parseMboxDir,

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import { hostileMessages } from '../corpus/hostile.js';
 import { readFileEndpoint } from '../corpus/read-back.js';
 import { HOSTILE_TIMEOUT_S, saveMessage } from '../corpus/seed-hostile.js';

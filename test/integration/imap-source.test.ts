@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError } from '../../src/errors.js';
-import { crlfSha256Stream } from '../../src/hash.js';
-import { silentLogger } from '../../src/log.js';
-import { openImapSource } from '../../src/sources/imap.js';
+import { crlfSha256Stream } from '../../src/mail/hash.js';
+import { openImapSource } from '../../src/stores/imap/source.js';
 import type { FolderInfo, Source } from '../../src/types.js';
+import { silentLogger } from '../../src/util/log.js';
 import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
 import { type SeededMessage, seedAccount } from '../rig/seed.js';
 

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
-import { crlfSha256Stream } from '../../src/hash.js';
-import { silentLogger } from '../../src/log.js';
-import type { ServerOptions } from '../../src/net.js';
-import { openPop3Source } from '../../src/sources/pop3.js';
-import { Pop3Client } from '../../src/sources/pop3-client.js';
+import { crlfSha256Stream } from '../../src/mail/hash.js';
+import { Pop3Client } from '../../src/pop3/client.js';
+import { openPop3Source } from '../../src/stores/pop3/source.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { ServerOptions } from '../../src/util/net.js';
 import { countBy } from '../helpers/mailbox.js';
 import { freshAccount, pop3Url, rig } from '../helpers/rig.js';
 import { type SeededMessage, seedAccount } from '../rig/seed.js';

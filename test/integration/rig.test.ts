@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import { freshAccount, imapUrl, pop3Url, rig } from '../helpers/rig.js';
 import { mailboxStatus, setQuota } from '../rig/accounts.js';
 import {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import { normalizeUser } from './accounts.js';
 import { rigPaths, SPECIAL_USE_FOLDERS } from './config.js';
 import { bigMessage, corpusMessages, edgeCaseMessages } from './corpus.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type BatchJob, type BatchLimits, FolderBatcher } from '../../src/batch.js';
+import { type BatchJob, type BatchLimits, FolderBatcher } from '../../src/imap/batch.js';
 
 type Job = BatchJob<number, string>;
 

@@ -6,7 +6,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs exitWith() over a promise built by `expr` in a process of its own. */
 function exitOf(expr: string) {
-  const code = `import { exitWith } from './src/cli-exit.ts';
+  const code = `import { exitWith } from './src/cli/exit.ts';
 exitWith(${expr}, (l) => process.stderr.write(l + '\\n'));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: ROOT,
@@ -36,7 +36,7 @@ describe('the CLI exit', () => {
   });
 
   it('is documented in --help, 70 included', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--help'], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--help'], {
       cwd: ROOT,
       encoding: 'utf8',
     });

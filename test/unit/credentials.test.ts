@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveAuth, SecretRegistry } from '../../src/credentials.js';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
-import { createLogger, redact } from '../../src/log.js';
+import { createLogger, redact } from '../../src/util/log.js';
 
 const ep = (u = 'imaps://me@mail.example') => parseEndpoint(u) as ServerEndpoint;
 

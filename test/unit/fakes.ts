@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ConnectionError } from '../../src/errors.js';
-import { crlfSha256 } from '../../src/hash.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 import type {
   AppendInput,
   AppendResult,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeaderFields, readHeaderFields } from '../../src/formats/mboxrd.js';
+import { HeaderFields, readHeaderFields } from '../../src/formats/mbox/mboxrd.js';
 
 describe('readHeaderFields', () => {
   const noEnd = Buffer.from('Subject: s\r\nMessage-ID: <x@y>');

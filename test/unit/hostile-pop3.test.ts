@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
-import { Pop3Client } from '../../src/sources/pop3-client.js';
+import { Pop3Client } from '../../src/pop3/client.js';
+import { silentLogger } from '../../src/util/log.js';
 import { copyFrom, hostileDirs } from '../helpers/hostile-run.js';
 import { type HostileServer, startHostilePop3 } from '../helpers/hostile-server.js';
 

@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MboxrdCodec } from '../../src/formats/mboxrd.js';
+import { MboxrdCodec } from '../../src/formats/mbox/mboxrd.js';
 import {
   collisionKey,
   isSafeRelativePath,
   SafePathAllocator,
   safeFolderPath,
   safeSegment,
-} from '../../src/formats/safe-names.js';
-import { DotDecoder } from '../../src/sources/pop3-dot.js';
+} from '../../src/mail/safe-names.js';
+import { DotDecoder } from '../../src/pop3/dot.js';
 import { readFileEndpoint, writeFileEndpoint } from '../corpus/read-back.js';
 
 /**

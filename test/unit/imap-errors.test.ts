@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError, FolderError, LimitError, MessageError } from '../../src/errors.js';
-import { messageIdOf } from '../../src/headers.js';
-import { type ImapOp, mapImapError, serverText } from '../../src/imap-errors.js';
-import { expandUidSet, filterFlags } from '../../src/sinks/imap.js';
-import { inFolderScope, uidSet } from '../../src/sources/imap.js';
+import { type ImapOp, mapImapError, serverText } from '../../src/imap/errors.js';
+import { messageIdOf } from '../../src/mail/headers.js';
+import { expandUidSet, filterFlags } from '../../src/stores/imap/sink.js';
+import { inFolderScope, uidSet } from '../../src/stores/imap/source.js';
 
 const endpoint: ServerEndpoint = {
   kind: 'imap',

@@ -2,7 +2,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanMbox } from '../../src/formats/mbox-scan.js';
 import {
   asctime,
   envelopeSender,
@@ -11,8 +10,9 @@ import {
   mboxrdApply,
   parseFromLine,
   type QuoteMode,
-} from '../../src/formats/mboxrd.js';
-import { crlfSha256 } from '../../src/hash.js';
+} from '../../src/formats/mbox/mboxrd.js';
+import { scanMbox } from '../../src/formats/mbox/scan.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 

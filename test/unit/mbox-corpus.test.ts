@@ -9,12 +9,12 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
-import { mboxrdApply, parseFromLine } from '../../src/formats/mboxrd.js';
-import { crlfSha256 } from '../../src/hash.js';
-import { silentLogger } from '../../src/log.js';
-import { openMboxSink } from '../../src/sinks/mbox.js';
-import { openMboxSource } from '../../src/sources/mbox.js';
+import { mboxrdApply, parseFromLine } from '../../src/formats/mbox/mboxrd.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
+import { openMboxSink } from '../../src/stores/mbox/sink.js';
+import { openMboxSource } from '../../src/stores/mbox/source.js';
 import type { Source } from '../../src/types.js';
+import { silentLogger } from '../../src/util/log.js';
 
 const PY_CHECK = fileURLToPath(new URL('./fixtures/mbox-python-check.py', import.meta.url));
 const FOLDERS = ['INBOX', 'Archive', 'Archive/2002', 'Entwürfe', '../x'];

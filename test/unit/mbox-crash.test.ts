@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
-import { readSidecar } from '../../src/formats/mbox-sidecar.js';
-import { silentLogger } from '../../src/log.js';
-import { openMboxSource } from '../../src/sources/mbox.js';
+import { readSidecar } from '../../src/formats/mbox/sidecar.js';
+import { openMboxSource } from '../../src/stores/mbox/source.js';
+import { silentLogger } from '../../src/util/log.js';
 import { crashMessage } from './fixtures/mbox-crash-messages.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/mbox-writer-child.ts', import.meta.url));

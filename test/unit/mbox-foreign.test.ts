@@ -5,10 +5,10 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
 import { UsageError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { openMboxSink } from '../../src/sinks/mbox.js';
-import { openMboxSource } from '../../src/sources/mbox.js';
+import { openMboxSink } from '../../src/stores/mbox/sink.js';
+import { openMboxSource } from '../../src/stores/mbox/source.js';
 import type { Sink } from '../../src/types.js';
+import { silentLogger } from '../../src/util/log.js';
 
 const ctxFor = (path: string): EndpointContext => ({
   endpoint: { kind: 'mbox', path },

@@ -17,12 +17,12 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EndpointContext } from '../../src/context.js';
 import { FolderError, LimitError, UsageError } from '../../src/errors.js';
-import { readSidecar } from '../../src/formats/mbox-sidecar.js';
-import { crlfSha256 } from '../../src/hash.js';
-import { silentLogger } from '../../src/log.js';
-import { mapFsError, openMboxSink } from '../../src/sinks/mbox.js';
-import { openMboxSource } from '../../src/sources/mbox.js';
+import { readSidecar } from '../../src/formats/mbox/sidecar.js';
+import { crlfSha256 } from '../../src/mail/hash.js';
+import { mapFsError, openMboxSink } from '../../src/stores/mbox/sink.js';
+import { openMboxSource } from '../../src/stores/mbox/source.js';
 import type { FolderInfo, Sink, Source } from '../../src/types.js';
+import { silentLogger } from '../../src/util/log.js';
 
 const ctxFor = (path: string): EndpointContext => ({
   endpoint: { kind: 'mbox', path },

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { paceLargeWrites } from '../../src/paced-writes.js';
+import { paceLargeWrites } from '../../src/util/paced-writes.js';
 
 /** A socket that takes one chunk at a time and records what each write() call handed it. */
 function recorder() {

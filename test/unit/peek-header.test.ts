@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { peekHeader } from '../../src/headers.js';
+import { peekHeader } from '../../src/mail/headers.js';
 
 async function all(s: Readable): Promise<Buffer> {
   const out: Buffer[] = [];

@@ -6,11 +6,11 @@ import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError, MailferryError, MessageError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import type { AuthSecret, ServerOptions } from '../../src/net.js';
-import { openPop3Source } from '../../src/sources/pop3.js';
-import { Pop3Client, type Pop3ClientOptions } from '../../src/sources/pop3-client.js';
-import { DotDecoder } from '../../src/sources/pop3-dot.js';
+import { Pop3Client, type Pop3ClientOptions } from '../../src/pop3/client.js';
+import { DotDecoder } from '../../src/pop3/dot.js';
+import { openPop3Source } from '../../src/stores/pop3/source.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { AuthSecret, ServerOptions } from '../../src/util/net.js';
 import { type FakePop3, type FakePop3Options, startFakePop3, stuff } from './pop3-fake-server.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');

@@ -2,11 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultTransferOptions } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
 import { diffFolder, type Plan, planTotals } from '../../src/plan/diff.js';
 import { Checkpoint } from '../../src/run/checkpoint.js';
 import { Executor } from '../../src/run/executor.js';
 import { Counters } from '../../src/run/progress.js';
+import { silentLogger } from '../../src/util/log.js';
 import type { MemorySink, MemorySource } from './fakes.js';
 
 /** The plan for INBOX as the sink holds it now: what copy would hand the executor. */

@@ -5,7 +5,7 @@ import {
   SafePathAllocator,
   safeFolderPath,
   safeSegment,
-} from '../../src/formats/safe-names.js';
+} from '../../src/mail/safe-names.js';
 
 describe('safeFolderPath', () => {
   it('keeps ordinary names and splits on the delimiter', () => {

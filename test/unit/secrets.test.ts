@@ -6,11 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkTransferOptions, defaultTransferOptions } from '../../src/config.js';
 import { resolveAuth } from '../../src/credentials.js';
 import { parseEndpoint, type ServerEndpoint } from '../../src/endpoint.js';
-import { mapImapError } from '../../src/imap-errors.js';
+import { mapImapError } from '../../src/imap/errors.js';
+import { Pop3Client } from '../../src/pop3/client.js';
 import { waitFor } from '../../src/run/retry.js';
 import { TokenBucket } from '../../src/run/throttle.js';
-import { childEnv, SecretRegistry, scrub, secretForms } from '../../src/secrets.js';
-import { Pop3Client } from '../../src/sources/pop3-client.js';
+import { childEnv, SecretRegistry, scrub, secretForms } from '../../src/util/secrets.js';
 import { type FakePop3, startFakePop3 } from './pop3-fake-server.js';
 
 const ep = (u = 'imaps://me@mail.example') => parseEndpoint(u) as ServerEndpoint;

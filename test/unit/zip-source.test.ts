@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MessageError } from '../../src/errors.js';
-import { ZipReader } from '../../src/formats/zip-reader.js';
-import { messageIdOf } from '../../src/headers.js';
-import { createZipSource } from '../../src/sources/zip.js';
+import { ZipReader } from '../../src/formats/zip/reader.js';
+import { messageIdOf } from '../../src/mail/headers.js';
+import { createZipSource } from '../../src/stores/zip/source.js';
 import type { FolderInfo, Source } from '../../src/types.js';
 import { corpusMessages } from './fixtures/zip-check.js';
 

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/formats/zip-crc.js';
-import type { JournalRecord } from '../../src/formats/zip-journal.js';
-import { ZipReader } from '../../src/formats/zip-reader.js';
-import { encodeLocalHeader, METHOD_STORE, U32_MAX } from '../../src/formats/zip-structures.js';
-import { ZipWriter } from '../../src/formats/zip-writer.js';
-import { createZipSink } from '../../src/sinks/zip.js';
-import { createZipSource } from '../../src/sources/zip.js';
+import { crc32 } from '../../src/formats/zip/crc.js';
+import type { JournalRecord } from '../../src/formats/zip/journal.js';
+import { ZipReader } from '../../src/formats/zip/reader.js';
+import { encodeLocalHeader, METHOD_STORE, U32_MAX } from '../../src/formats/zip/structures.js';
+import { ZipWriter } from '../../src/formats/zip/writer.js';
+import { createZipSink } from '../../src/stores/zip/sink.js';
+import { createZipSource } from '../../src/stores/zip/source.js';
 import {
   cliTestArchive,
   corpusMessages,
