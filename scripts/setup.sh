@@ -10,7 +10,7 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
 need=()
-for pkg in dovecot-imapd dovecot-pop3d openssl unzip p7zip-full python3; do
+for pkg in dovecot-imapd dovecot-pop3d openssl unzip p7zip-full python3 redis-server chromium mutt; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
