@@ -1,0 +1,78 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Endpoint } from '../endpoint.js';
+import { acquireLock, type HeldLock } from '../run/lock.js';
+import type { Logger } from '../util/log.js';
+import { mkdirpSync } from '../util/path-kinds.js';
+
+/** The lock file inside a pair's state directory. */
+export const PAIR_LOCK = 'lock';
+/** The lock beside a file archive, or inside a directory one. */
+export const ARCHIVE_LOCK = '.mailferry.lock';
+
+/**
+ * Locks what a copy writes: the pair's state directory, then every archive it reads or
+ * writes (a zip file, an mbox or Maildir directory). Throws exit 2 naming the running
+ * process; whatever was taken before is released again.
+ */
+export function lockTransfer(
+  pairDir: string,
+  sides: Array<{ side: 'source' | 'sink'; endpoint: Endpoint; name: string }>,
+  log: Logger,
+): HeldLock[] {
+  const locks: HeldLock[] = [];
+  try {
+    mkdirpSync(pairDir, 0o700);
+    locks.push(acquireLock(join(pairDir, PAIR_LOCK), 'this pair (its state directory)', log));
+    for (const s of sides) {
+      const file = archiveLockFile(s.endpoint, s.side);
+      // An archive copied onto itself is locked once.
+      if (!file || locks.some((l) => l.file === file)) continue;
+      const lock = lockArchive(file, s.side, s.name, log);
+      if (lock) locks.push(lock);
+    }
+    return locks;
+  } catch (err) {
+    releaseAll(locks);
+    throw err;
+  }
+}
+
+/** A source archive on read-only media cannot be locked, nor written by anyone else: read it unlocked. */
+function lockArchive(file: string, side: 'source' | 'sink', name: string, log: Logger): HeldLock | undefined {
+  try {
+    return acquireLock(file, `the archive ${name}`, log);
+  } catch (err) {
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (side === 'sink' || (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM')) throw err;
+    log.debug(`${name}: read without a lock (${code})`);
+    return undefined;
+  }
+}
+
+export function releaseAll(locks: HeldLock[]): void {
+  for (const l of [...locks].reverse()) l.release();
+}
+
+/**
+ * Where an archive's lock lives. A file (zip, one mbox file) is locked beside itself; a
+ * directory inside, so a directory whose parent is not ours still locks. A sink directory
+ * that does not exist yet is created here: its lock must not move once a run has begun.
+ */
+export function archiveLockFile(endpoint: Endpoint, side: 'source' | 'sink'): string | undefined {
+  if (!('path' in endpoint)) return undefined;
+  const path = endpoint.path.replace(/\/+$/, '') || '/';
+  if (endpoint.kind === 'zip') return `${path}${ARCHIVE_LOCK}`;
+  let isDir: boolean | undefined;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // missing: a source fails at open and says why; a sink directory is made below
+  }
+  if (isDir === false) return `${path}${ARCHIVE_LOCK}`;
+  if (isDir === undefined) {
+    if (side === 'source') return undefined;
+    mkdirpSync(path);
+  }
+  return join(path, ARCHIVE_LOCK);
+}
