@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
 import { acquireLock, type HeldLock } from '../run/lock.js';
@@ -23,13 +23,13 @@ export function lockTransfer(
   const locks: HeldLock[] = [];
   try {
     mkdirpSync(pairDir, 0o700);
-    locks.push(acquireLock(join(pairDir, PAIR_LOCK), 'this pair (its state directory)', log));
+    locks.push(tidy(acquireLock(join(pairDir, PAIR_LOCK), 'this pair (its state directory)', log), pairDir));
     for (const s of sides) {
-      const file = archiveLockFile(s.endpoint, s.side);
+      const at = archiveLockFile(s.endpoint, s.side);
       // An archive copied onto itself is locked once.
-      if (!file || locks.some((l) => l.file === file)) continue;
-      const lock = lockArchive(file, s.side, s.name, log);
-      if (lock) locks.push(lock);
+      if (!at || locks.some((l) => l.file === at.file)) continue;
+      const lock = lockArchive(at.file, s.side, s.name, log);
+      if (lock) locks.push(at.created ? tidy(lock, at.created) : lock);
     }
     return locks;
   } catch (err) {
@@ -50,6 +50,21 @@ function lockArchive(file: string, side: 'source' | 'sink', name: string, log: L
   }
 }
 
+/** A run refused before it wrote anything leaves no empty directory (pair, mbox) behind. */
+function tidy(lock: HeldLock, dir: string): HeldLock {
+  return {
+    file: lock.file,
+    release() {
+      lock.release();
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: the pair's journal is there
+      }
+    },
+  };
+}
+
 export function releaseAll(locks: HeldLock[]): void {
   for (const l of [...locks].reverse()) l.release();
 }
@@ -59,20 +74,22 @@ export function releaseAll(locks: HeldLock[]): void {
  * directory inside, so a directory whose parent is not ours still locks. A sink directory
  * that does not exist yet is created here: its lock must not move once a run has begun.
  */
-export function archiveLockFile(endpoint: Endpoint, side: 'source' | 'sink'): string | undefined {
+export function archiveLockFile(
+  endpoint: Endpoint,
+  side: 'source' | 'sink',
+): { file: string; created?: string } | undefined {
   if (!('path' in endpoint)) return undefined;
   const path = endpoint.path.replace(/\/+$/, '') || '/';
-  if (endpoint.kind === 'zip') return `${path}${ARCHIVE_LOCK}`;
+  if (endpoint.kind === 'zip') return { file: `${path}${ARCHIVE_LOCK}` };
   let isDir: boolean | undefined;
   try {
     isDir = statSync(path).isDirectory();
   } catch {
     // missing: a source fails at open and says why; a sink directory is made below
   }
-  if (isDir === false) return `${path}${ARCHIVE_LOCK}`;
-  if (isDir === undefined) {
-    if (side === 'source') return undefined;
-    mkdirpSync(path);
-  }
-  return join(path, ARCHIVE_LOCK);
+  if (isDir === false) return { file: `${path}${ARCHIVE_LOCK}` };
+  if (isDir) return { file: join(path, ARCHIVE_LOCK) };
+  if (side === 'source') return undefined;
+  mkdirpSync(path);
+  return { file: join(path, ARCHIVE_LOCK), created: path };
 }

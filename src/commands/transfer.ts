@@ -8,6 +8,7 @@ import { type Logger, silentLogger } from '../util/log.js';
 import { assertPathKind } from '../util/path-kinds.js';
 import { type OpenedSide, openSink, openSource, prepareSide, type TransferRequest } from './common.js';
 import { lockTransfer, releaseAll } from './locks.js';
+import { refuseForSink, refuseForSource } from './refuse.js';
 
 export interface Prepared {
   options: TransferOptions;
@@ -44,7 +45,7 @@ export async function prepareTransfer(
   ];
   const locks = mode.lock ? lockTransfer(pairDir(options.stateDir, src.name, dst.name), sides, log) : [];
   try {
-    return await openAndPlan(options, src, dst, locks, log);
+    return await openAndPlan(options, req, src, dst, locks, log);
   } catch (err) {
     releaseAll(locks);
     throw err;
@@ -53,6 +54,7 @@ export async function prepareTransfer(
 
 async function openAndPlan(
   options: TransferOptions,
+  given: Partial<TransferOptions>,
   src: OpenedSide,
   dst: OpenedSide,
   locks: HeldLock[],
@@ -61,9 +63,11 @@ async function openAndPlan(
   // Loaded once the pair is locked: a run that held it may have just finished writing.
   const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
   // A server sink connects while the source does; a file sink (which creates files) waits
-  // for the source. A failing source is reported first, as the one named first.
-  const sourceOpen = openSource(src);
-  const sinkOpen = dst.ctx.server ? openSink(dst) : sourceOpen.then(() => openSink(dst));
+  // for the source, and for its options to be checked. A failing source is reported first.
+  const sourceOpen = openSource(src).then((s) => refusing(s, () => refuseForSource(given, s, src.name)));
+  const sinkOpen = (dst.ctx.server ? openSink(dst) : sourceOpen.then(() => openSink(dst))).then((s) =>
+    refusing(s, () => refuseForSink(given, s, dst.name)),
+  );
   const [opened, openedSink] = await Promise.allSettled([sourceOpen, sinkOpen]);
   if (opened.status === 'rejected' || openedSink.status === 'rejected') {
     const alive = [opened, openedSink].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -85,6 +89,17 @@ async function openAndPlan(
     return { options, src, dst, checkpoint, source, sink, plan, locks };
   } catch (err) {
     await Promise.allSettled([source.close(), sink.close()]);
+    throw err;
+  }
+}
+
+/** Runs an option check on a fresh session, closing the session when it refuses. */
+async function refusing<T extends { close(): Promise<void> }>(session: T, check: () => void): Promise<T> {
+  try {
+    check();
+    return session;
+  } catch (err) {
+    await session.close().catch(() => undefined);
     throw err;
   }
 }

@@ -82,8 +82,11 @@ describe('lock files', () => {
     const d = dir();
     const mbox = join(d, 'out');
     const zip = join(d, 'a.zip');
-    expect(archiveLockFile({ kind: 'zip', path: zip }, 'sink')).toBe(`${zip}.mailferry.lock`);
-    expect(archiveLockFile({ kind: 'mbox', path: `${mbox}/` }, 'sink')).toBe(join(mbox, '.mailferry.lock'));
+    expect(archiveLockFile({ kind: 'zip', path: zip }, 'sink')).toEqual({ file: `${zip}.mailferry.lock` });
+    expect(archiveLockFile({ kind: 'mbox', path: `${mbox}/` }, 'sink')).toEqual({
+      file: join(mbox, '.mailferry.lock'),
+      created: mbox,
+    });
     expect(archiveLockFile({ kind: 'mbox', path: join(d, 'missing') }, 'source')).toBeUndefined();
     const sides = [
       { side: 'source' as const, endpoint: { kind: 'zip' as const, path: zip }, name: `zip:${zip}` },
