@@ -13,6 +13,7 @@ import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
+import { version } from './version.js';
 
 const EXAMPLES = {
   copy: 'MAILFERRY_SOURCE_PASSWORD=... MAILFERRY_SINK_PASSWORD=... $0 copy pop3s://me%40old.example@pop.old.example imaps://me@imap.new.example --delete-source',
@@ -215,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
       .epilogue(EXIT_CODES)
       .strict()
       .help()
-      .version()
+      .version(version())
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
         throw err ?? new UsageError(msg.split('\n')[0] ?? msg, { hint: 'see mailferry --help' });
