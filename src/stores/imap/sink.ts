@@ -123,9 +123,7 @@ class ImapSink implements Sink {
   readonly capabilities: SinkCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     maxConnections: 8,
-    canSearch: true,
   };
 
   private known?: Map<string, FolderInfo>;
