@@ -26,7 +26,7 @@ const EXAMPLES = {
 const EXIT_CODES = `Exit codes:
   0    done: every planned message is in the sink (verify: every source message compared, identical)
   1    finished, but some messages failed or were set aside; the report lists each with its reason
-  2    usage or configuration error; an option the endpoint cannot honour; the pair or archive in use by another run
+  2    usage or configuration error; also an option a store cannot honour, a pair or archive in use
   3    cannot connect to, authenticate with, or trust a server
   4    stopped by a sink limit (quota full, daily limit); resumable
   70   internal error: the run could not finish or report (run again to resume; please report it)
