@@ -2,6 +2,7 @@ import { rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
 import { acquireLock, type HeldLock } from '../run/lock.js';
+import { pathError } from '../util/fs-errors.js';
 import type { Logger } from '../util/log.js';
 import { mkdirpSync } from '../util/path-kinds.js';
 
@@ -15,20 +16,22 @@ export const ARCHIVE_LOCK = '.mailferry.lock';
  * writes (a zip file, an mbox or Maildir directory). Throws exit 2 naming the running
  * process; whatever was taken before is released again.
  */
-export function lockTransfer(
-  pairDir: string,
-  sides: Array<{ side: 'source' | 'sink'; endpoint: Endpoint; name: string }>,
-  log: Logger,
-): HeldLock[] {
+interface Side {
+  side: 'source' | 'sink';
+  endpoint: Endpoint;
+  name: string;
+}
+
+export function lockTransfer(pairDir: string, sides: Side[], log: Logger): HeldLock[] {
   const locks: HeldLock[] = [];
   try {
-    mkdirpSync(pairDir, 0o700);
+    made(pairDir, 0o700, `write the state directory ${pairDir}`, 'check --state-dir and its permissions');
     locks.push(tidy(acquireLock(join(pairDir, PAIR_LOCK), 'this pair (its state directory)', log), pairDir));
     for (const s of sides) {
       const at = archiveLockFile(s.endpoint, s.side);
       // An archive copied onto itself is locked once.
       if (!at || locks.some((l) => l.file === at.file)) continue;
-      const lock = lockArchive(at.file, s.side, s.name, log);
+      const lock = lockArchive(at.file, s, log);
       if (lock) locks.push(at.created ? tidy(lock, at.created) : lock);
     }
     return locks;
@@ -38,15 +41,30 @@ export function lockTransfer(
   }
 }
 
-/** A source archive on read-only media cannot be locked, nor written by anyone else: read it unlocked. */
-function lockArchive(file: string, side: 'source' | 'sink', name: string, log: Logger): HeldLock | undefined {
+/**
+ * A source archive on read-only media cannot be locked, nor written by anyone else: it is
+ * read unlocked. A sink that cannot hold its lock cannot be written either: said as such.
+ */
+function lockArchive(file: string, s: Side, log: Logger): HeldLock | undefined {
   try {
-    return acquireLock(file, `the archive ${name}`, log);
+    return acquireLock(file, `the archive ${s.name}`, log);
   } catch (err) {
-    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-    if (side === 'sink' || (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM')) throw err;
-    log.debug(`${name}: read without a lock (${code})`);
+    const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+    if (!cause?.code) throw err;
+    if (s.side === 'sink')
+      throw pathError(cause, `open the ${s.endpoint.kind} sink ${(s.endpoint as { path: string }).path}`);
+    if (!['EROFS', 'EACCES', 'EPERM'].includes(cause.code)) throw err;
+    log.debug(`${s.name}: read without a lock (${cause.code})`);
     return undefined;
+  }
+}
+
+/** mkdir -p, failing as the checkpoint and the sinks did before the lock came first: exit 2, one line. */
+function made(dir: string, mode: number, what: string, hint?: string): void {
+  try {
+    mkdirpSync(dir, mode);
+  } catch (err) {
+    throw pathError(err, what, hint);
   }
 }
 
@@ -90,6 +108,6 @@ export function archiveLockFile(
   if (isDir === false) return { file: `${path}${ARCHIVE_LOCK}` };
   if (isDir) return { file: join(path, ARCHIVE_LOCK) };
   if (side === 'source') return undefined;
-  mkdirpSync(path);
+  made(path, 0o777, `open the ${endpoint.kind} sink ${path}`);
   return { file: join(path, ARCHIVE_LOCK), created: path };
 }
