@@ -109,6 +109,12 @@ function takeOver(file: string, stale: LockOwner | undefined, text: string): boo
   }
 }
 
+/** Who holds the lock at `file` now; undefined when nobody does (no file, or a stale one). */
+export function lockHolder(file: string): LockOwner | undefined {
+  const owner = readOwner(file);
+  return owner === 'gone' || isStale(owner) ? undefined : owner;
+}
+
 /** The owner in a lock file; undefined when it cannot be read as one (damaged); 'gone' when removed meanwhile. */
 function readOwner(file: string): LockOwner | undefined | 'gone' {
   const text = readText(file);

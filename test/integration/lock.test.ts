@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { status } from '../../src/commands/status.js';
 import { type CliResult, collect, errorLines, runCli, runOptions, spawnCli } from '../helpers/cli.js';
 import { doneCount } from '../helpers/kill.js';
 import { countBy, readAccount, signature } from '../helpers/mailbox.js';
@@ -93,6 +94,7 @@ describe.each([
     const first = collect(child);
     // Locked and copying: the journal has its first done line.
     await until(() => doneCount(stateDir) > 0, first);
+    expect(status(stateDir)).toEqual([expect.objectContaining({ state: 'running', pid: child.pid })]);
     const second = await runCli(args, sink.env, true);
     expect(second.code, second.stderr).toBe(2);
     expect(errorLines(second.stderr)).toEqual([
@@ -107,6 +109,7 @@ describe.each([
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ copied: COUNT, failed: [] });
     expect(pairLock(stateDir)).toBeUndefined();
+    expect(status(stateDir)).toEqual([expect.objectContaining({ state: 'finished' })]);
     await sink.check();
   }, 120_000);
 
@@ -121,6 +124,8 @@ describe.each([
     expect((await first).signal).toBe('SIGKILL');
     const lock = pairLock(stateDir);
     expect(lock && JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(child.pid);
+    // The lock names a process that is gone: the pair is interrupted, not running.
+    expect(status(stateDir)).toEqual([expect.objectContaining({ state: 'interrupted' })]);
     const next = await runCli(args, sink.env, true);
     expect(next.code, next.stderr).toBe(0);
     expect(errorLines(next.stderr)).toContainEqual(
