@@ -32,69 +32,67 @@ const EXIT_CODES = `Exit codes:
   70   internal error: the run could not finish or report (run again to resume; please report it)
   130  interrupted (Ctrl-C / SIGTERM); the checkpoint is saved`;
 
+/** --folder has no yargs default: given with a source that has folders, it is refused (commands/refuse.ts). */
 function transferOptions(y: Argv): Argv<CliArgs> {
-  return (
-    y
-      .positional('source', { type: 'string', demandOption: true, describe: 'where mail comes from' })
-      .positional('sink', { type: 'string', demandOption: true, describe: 'where mail goes' })
-      .option('include', { type: 'string', array: true, describe: 'only folders matching GLOB (repeatable)' })
-      .option('exclude', {
-        type: 'string',
-        array: true,
-        describe: 'leave out folders matching GLOB (repeatable)',
-      })
-      .option('map', { type: 'string', array: true, describe: "rename a folder: 'FROM=TO' (repeatable)" })
-      // No yargs default: a --folder given with a source that has folders is refused.
-      .option('folder', {
-        type: 'string',
-        defaultDescription: 'INBOX',
-        describe: 'target folder for POP3 mail',
-      })
-      .option('since', { type: 'string', describe: 'only messages on or after DATE' })
-      .option('before', { type: 'string', describe: 'only messages before DATE' })
-      .option('connections', {
-        type: 'number',
-        default: 4,
-        describe: 'most connections per side, 1-64 (IMAP batches messages on each)',
-      })
-      .option('max-messages-per-second', {
-        type: 'number',
-        describe: 'most message starts per second, 0.001-100000',
-      })
-      .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M; at least 1' })
-      .option('delete-source', {
-        type: 'boolean',
-        default: false,
-        describe: 'delete from the source once each copy is confirmed',
-      })
-      .option('unread', {
-        type: 'boolean',
-        default: false,
-        describe: 'POP3: leave copies unseen (default: \\Seen)',
-      })
-      .option('include-all-mail', {
-        type: 'boolean',
-        default: false,
-        describe: "also copy Gmail's [Gmail]/All Mail",
-      })
-      .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
-      .option('retries', {
-        type: 'number',
-        default: 5,
-        describe: 'retries per message on transient errors, 0-100',
-      })
-      .option('max-throttle-wait', {
-        type: 'number',
-        default: 900,
-        describe: 'seconds of server throttling to sit out before stopping with exit 4, 1-604800',
-      })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'copy behaves as plan' })
-      .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
-      .option('source-password-file', { type: 'string' })
-      .option('sink-password-file', { type: 'string' })
-      .option('source-oauth2-command', { type: 'string' })
-      .option('sink-oauth2-command', { type: 'string' }) as unknown as Argv<CliArgs>
-  );
+  return y
+    .positional('source', { type: 'string', demandOption: true, describe: 'where mail comes from' })
+    .positional('sink', { type: 'string', demandOption: true, describe: 'where mail goes' })
+    .option('include', { type: 'string', array: true, describe: 'only folders matching GLOB (repeatable)' })
+    .option('exclude', {
+      type: 'string',
+      array: true,
+      describe: 'leave out folders matching GLOB (repeatable)',
+    })
+    .option('map', { type: 'string', array: true, describe: "rename a folder: 'FROM=TO' (repeatable)" })
+    .option('folder', {
+      type: 'string',
+      defaultDescription: 'INBOX',
+      describe: 'target folder for POP3 mail',
+    })
+    .option('since', { type: 'string', describe: 'only messages on or after DATE' })
+    .option('before', { type: 'string', describe: 'only messages before DATE' })
+    .option('connections', {
+      type: 'number',
+      default: 4,
+      describe: 'most connections per side, 1-64 (IMAP batches messages on each)',
+    })
+    .option('max-messages-per-second', {
+      type: 'number',
+      describe: 'most message starts per second, 0.001-100000',
+    })
+    .option('max-bytes-per-second', { type: 'string', describe: 'e.g. 500k, 2M; at least 1' })
+    .option('delete-source', {
+      type: 'boolean',
+      default: false,
+      describe: 'delete from the source once each copy is confirmed',
+    })
+    .option('unread', {
+      type: 'boolean',
+      default: false,
+      describe: 'POP3: leave copies unseen (default: \\Seen)',
+    })
+    .option('include-all-mail', {
+      type: 'boolean',
+      default: false,
+      describe: "also copy Gmail's [Gmail]/All Mail",
+    })
+    .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
+    .option('retries', {
+      type: 'number',
+      default: 5,
+      describe: 'retries per message on transient errors, 0-100',
+    })
+    .option('max-throttle-wait', {
+      type: 'number',
+      default: 900,
+      describe: 'seconds of server throttling to sit out before stopping with exit 4, 1-604800',
+    })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'copy behaves as plan' })
+    .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
+    .option('source-password-file', { type: 'string' })
+    .option('sink-password-file', { type: 'string' })
+    .option('source-oauth2-command', { type: 'string' })
+    .option('sink-oauth2-command', { type: 'string' }) as unknown as Argv<CliArgs>;
 }
 
 /** How long a stop may take after SIGINT/SIGTERM before mailferry exits anyway. */
