@@ -47,6 +47,8 @@ await build({
   charset: 'ascii',
   minifyWhitespace: true,
   plugins: [stubs],
+  // yargs would look for a package.json beside the running file; an installed bundle has none there.
+  define: { __MAILFERRY_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   // CommonJS dependencies call require(); ESM output has none of its own.
   banner: {
     js: `import { createRequire as __mfRequire } from 'node:module';\nconst require = __mfRequire(import.meta.url);`,

@@ -69,22 +69,37 @@ export interface FolderStat {
   bytes: number;
 }
 
+/**
+ * What a store declares. What it can do is read from the optional methods it implements
+ * (delete, find, setFlags, identify, folderStatus), never from a flag beside them.
+ */
 export interface SourceCapabilities {
   hasFolders: boolean;
   keepsFlags: boolean;
-  keepsInternalDates: boolean;
   /**
    * Identity headers cost an extra round trip (POP3 TOP): identify() runs only when the
-   * planner must match against a sink; otherwise open() learns them from the message itself.
+   * planner must match against a sink; otherwise open() learns them from the message itself
+   * and says so in its body's `learned`.
    */
   lazyIdentity: boolean;
   /** How many sessions may run at once against this endpoint. */
   maxConnections: number;
-  /** Messages can be deleted after a verified copy (--delete-source). */
-  canDelete: boolean;
   /** Set when one session takes many concurrent open() calls and batches them on the wire: how many before another session is worth opening. */
   pipelineDepth?: number;
 }
+
+/** What open() read from a message's own headers (a lazyIdentity source). */
+export interface LearnedIdentity {
+  messageId?: string;
+  internalDate?: Date;
+}
+
+/**
+ * A message's bytes as a stream. A lazyIdentity source hands back, on the stream itself,
+ * what it learned on the way (as Node's IncomingMessage carries its headers): the caller
+ * decides what to do with it, the message it passed in stays unchanged.
+ */
+export type MessageBody = Readable & { readonly learned?: LearnedIdentity };
 
 /** One session with a source. Sessions are cheap to replace: a retry opens a fresh one. */
 export interface Source {
@@ -96,12 +111,9 @@ export interface Source {
   folderStatus?(folder: FolderInfo): Promise<FolderStatus>;
   /** Fill messageId (and internalDate where the source has none) from the headers. */
   identify?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
-  /**
-   * Raw message bytes, exactly as stored. A lazyIdentity source also fills in `message`'s
-   * messageId and internalDate from the headers it read, where they were unset.
-   */
-  open(folder: FolderInfo, message: MessageMeta): Promise<Readable>;
-  /** Delete messages already copied and verified. POP3 commits on close. */
+  /** Raw message bytes, exactly as stored; `message` is left as it was given. */
+  open(folder: FolderInfo, message: MessageMeta): Promise<MessageBody>;
+  /** Delete messages already copied and verified (--delete-source). POP3 commits on close. */
   delete?(folder: FolderInfo, messages: MessageMeta[]): Promise<void>;
   stat?(): Promise<FolderStat[]>;
   close(): Promise<void>;
@@ -110,10 +122,7 @@ export interface Source {
 export interface SinkCapabilities {
   hasFolders: boolean;
   keepsFlags: boolean;
-  keepsInternalDates: boolean;
   maxConnections: number;
-  /** Can look for a message by Message-ID and size (reconciling in-flight appends). */
-  canSearch: boolean;
   /** Set when one session takes many concurrent append() calls and batches them: how many before another session is worth opening. */
   pipelineDepth?: number;
 }
@@ -152,7 +161,7 @@ export interface Sink {
   folderStatus?(folder: string): Promise<FolderStatus | undefined>;
   /** Resolves only once the message is durable (APPEND OK, bytes fsynced). */
   append(input: AppendInput): Promise<AppendResult>;
-  /** Ids of messages with this identity, to settle an append whose answer was lost (canSearch). */
+  /** Ids of messages with this identity, by Message-ID and size, to settle an append whose answer was lost. */
   find?(folder: string, meta: MessageMeta): Promise<string[]>;
   /** Change flags of an existing message, for incremental runs. */
   setFlags?(folder: string, id: string, flags: string[]): Promise<void>;

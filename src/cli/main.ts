@@ -13,6 +13,7 @@ import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
+import { version } from './version.js';
 
 const EXAMPLES = {
   copy: 'MAILFERRY_SOURCE_PASSWORD=... MAILFERRY_SINK_PASSWORD=... $0 copy pop3s://me%40old.example@pop.old.example imaps://me@imap.new.example --delete-source',
@@ -25,12 +26,13 @@ const EXAMPLES = {
 const EXIT_CODES = `Exit codes:
   0    done: every planned message is in the sink (verify: every source message compared, identical)
   1    finished, but some messages failed or were set aside; the report lists each with its reason
-  2    usage or configuration error
+  2    usage or configuration error; also an option a store cannot honour, a pair or archive in use
   3    cannot connect to, authenticate with, or trust a server
   4    stopped by a sink limit (quota full, daily limit); resumable
   70   internal error: the run could not finish or report (run again to resume; please report it)
   130  interrupted (Ctrl-C / SIGTERM); the checkpoint is saved`;
 
+/** --folder has no yargs default: given with a source that has folders, it is refused (commands/refuse.ts). */
 function transferOptions(y: Argv): Argv<CliArgs> {
   return y
     .positional('source', { type: 'string', demandOption: true, describe: 'where mail comes from' })
@@ -42,7 +44,11 @@ function transferOptions(y: Argv): Argv<CliArgs> {
       describe: 'leave out folders matching GLOB (repeatable)',
     })
     .option('map', { type: 'string', array: true, describe: "rename a folder: 'FROM=TO' (repeatable)" })
-    .option('folder', { type: 'string', default: 'INBOX', describe: 'target folder for POP3 mail' })
+    .option('folder', {
+      type: 'string',
+      defaultDescription: 'INBOX',
+      describe: 'target folder for POP3 mail',
+    })
     .option('since', { type: 'string', describe: 'only messages on or after DATE' })
     .option('before', { type: 'string', describe: 'only messages before DATE' })
     .option('connections', {
@@ -208,7 +214,7 @@ async function main(argv: string[]): Promise<number> {
       .epilogue(EXIT_CODES)
       .strict()
       .help()
-      .version()
+      .version(version())
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
         throw err ?? new UsageError(msg.split('\n')[0] ?? msg, { hint: 'see mailferry --help' });

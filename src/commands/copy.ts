@@ -9,7 +9,8 @@ import { TokenBucket } from '../run/throttle.js';
 import { silentLogger } from '../util/log.js';
 import { printable } from '../util/secrets.js';
 import { openSink, openSource, type TransferRequest } from './common.js';
-import { prepareTransfer } from './transfer.js';
+import { releaseAll } from './locks.js';
+import { type Prepared, prepareTransfer } from './transfer.js';
 
 export interface CopyReport {
   source: string;
@@ -39,9 +40,17 @@ export async function copy(
   sinkText: string,
   req: TransferRequest = {},
 ): Promise<CopyReport> {
-  const log = req.log ?? silentLogger;
   const counters = new Counters();
-  const p = await prepareTransfer(sourceText, sinkText, req);
+  const p = await prepareTransfer(sourceText, sinkText, req, { lock: !req.dryRun });
+  try {
+    return await execute(p, req, counters);
+  } finally {
+    releaseAll(p.locks);
+  }
+}
+
+async function execute(p: Prepared, req: TransferRequest, counters: Counters): Promise<CopyReport> {
+  const log = req.log ?? silentLogger;
   const { plan, options, checkpoint } = p;
   const report: CopyReport = {
     source: p.src.name,

@@ -2,19 +2,23 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultStateDir } from '../config.js';
 import { CheckpointState, type PairInfo, parseJournal } from '../run/checkpoint.js';
+import { lockHolder } from '../run/lock.js';
+import { PAIR_LOCK } from './locks.js';
 
 export interface StatusEntry {
   dir: string;
   source: string;
   sink: string;
-  state: 'finished' | 'interrupted' | 'failed';
+  state: 'running' | 'finished' | 'interrupted' | 'failed';
+  /** The process copying now (state 'running'), from the pair's lock. */
+  pid?: number;
   runs: number;
   copied: number;
   deleted: number;
   lastExit?: number;
 }
 
-/** `mailferry status`: every transfer in the state directory, finished or interrupted. */
+/** `mailferry status`: every transfer in the state directory: running, finished or interrupted. */
 export function status(stateDir = defaultStateDir()): StatusEntry[] {
   let dirs: string[];
   try {
@@ -60,6 +64,8 @@ export function status(stateDir = defaultStateDir()): StatusEntry[] {
       deleted,
     };
     if (end) entry.lastExit = end.exit;
+    const holder = lockHolder(join(dir, PAIR_LOCK));
+    if (holder) Object.assign(entry, { state: 'running', pid: holder.pid });
     out.push(entry);
   }
   return out;
@@ -70,7 +76,7 @@ export function formatStatus(entries: StatusEntry[]): string {
   return entries
     .map(
       (e) =>
-        `${e.state.padEnd(11)} ${e.source} -> ${e.sink}\n            ${e.copied} copied, ${e.deleted} deleted at the source, ${e.runs} run(s)${e.lastExit === undefined ? '' : `, last exit ${e.lastExit}`}\n            ${e.dir}`,
+        `${e.state.padEnd(11)} ${e.source} -> ${e.sink}\n            ${e.pid ? `pid ${e.pid}, ` : ''}${e.copied} copied, ${e.deleted} deleted at the source, ${e.runs} run(s)${e.lastExit === undefined ? '' : `, last exit ${e.lastExit}`}\n            ${e.dir}`,
     )
     .join('\n');
 }

@@ -1,11 +1,14 @@
 import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
-import { Checkpoint } from '../run/checkpoint.js';
+import { Checkpoint, pairDir } from '../run/checkpoint.js';
+import type { HeldLock } from '../run/lock.js';
 import type { Sink, Source } from '../types.js';
-import { silentLogger } from '../util/log.js';
+import { type Logger, silentLogger } from '../util/log.js';
 import { assertPathKind } from '../util/path-kinds.js';
 import { type OpenedSide, openSink, openSource, prepareSide, type TransferRequest } from './common.js';
+import { lockTransfer, releaseAll } from './locks.js';
+import { refuseForSink, refuseForSource } from './refuse.js';
 
 export interface Prepared {
   options: TransferOptions;
@@ -15,6 +18,13 @@ export interface Prepared {
   source: Source;
   sink: Sink;
   plan: Plan;
+  /** Held by a copy until it ends (release them); empty for plan and verify. */
+  locks: HeldLock[];
+}
+
+export interface PrepareMode {
+  /** Lock the pair and its archives first (copy): a second run on them exits 2. */
+  lock?: boolean;
 }
 
 /** Opens one session per side, loads the checkpoint and builds the plan; shared by plan, copy and verify. */
@@ -22,16 +32,42 @@ export async function prepareTransfer(
   sourceText: string,
   sinkText: string,
   req: TransferRequest,
+  mode: PrepareMode = {},
 ): Promise<Prepared> {
   const options = transferOptionsOf(req);
   const src = prepareSide('source', sourceText, req, options.largeMessageBytes);
   const dst = prepareSide('sink', sinkText, req, options.largeMessageBytes);
   assertPathKind(options.stateDir, 'state directory', 'dir');
+  const log = req.log ?? silentLogger;
+  const sides = [
+    { side: 'source' as const, endpoint: src.endpoint, name: src.name },
+    { side: 'sink' as const, endpoint: dst.endpoint, name: dst.name },
+  ];
+  const locks = mode.lock ? lockTransfer(pairDir(options.stateDir, src.name, dst.name), sides, log) : [];
+  try {
+    return await openAndPlan(options, req, src, dst, locks, log);
+  } catch (err) {
+    releaseAll(locks);
+    throw err;
+  }
+}
+
+async function openAndPlan(
+  options: TransferOptions,
+  given: Partial<TransferOptions>,
+  src: OpenedSide,
+  dst: OpenedSide,
+  locks: HeldLock[],
+  log: Logger,
+): Promise<Prepared> {
+  // Loaded once the pair is locked: a run that held it may have just finished writing.
   const checkpoint = Checkpoint.load(options.stateDir, src.name, dst.name);
   // A server sink connects while the source does; a file sink (which creates files) waits
-  // for the source. A failing source is reported first, as the one named first.
-  const sourceOpen = openSource(src);
-  const sinkOpen = dst.ctx.server ? openSink(dst) : sourceOpen.then(() => openSink(dst));
+  // for the source, and for its options to be checked. A failing source is reported first.
+  const sourceOpen = openSource(src).then((s) => refusing(s, () => refuseForSource(given, s, src.name)));
+  const sinkOpen = (dst.ctx.server ? openSink(dst) : sourceOpen.then(() => openSink(dst))).then((s) =>
+    refusing(s, () => refuseForSink(given, s, dst.name)),
+  );
   const [opened, openedSink] = await Promise.allSettled([sourceOpen, sinkOpen]);
   if (opened.status === 'rejected' || openedSink.status === 'rejected') {
     const alive = [opened, openedSink].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -48,11 +84,22 @@ export async function prepareTransfer(
       options,
       sourceName: src.name,
       sinkName: dst.name,
-      log: req.log ?? silentLogger,
+      log,
     });
-    return { options, src, dst, checkpoint, source, sink, plan };
+    return { options, src, dst, checkpoint, source, sink, plan, locks };
   } catch (err) {
     await Promise.allSettled([source.close(), sink.close()]);
+    throw err;
+  }
+}
+
+/** Runs an option check on a fresh session, closing the session when it refuses. */
+async function refusing<T extends { close(): Promise<void> }>(session: T, check: () => void): Promise<T> {
+  try {
+    check();
+    return session;
+  } catch (err) {
+    await session.close().catch(() => undefined);
     throw err;
   }
 }

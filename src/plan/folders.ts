@@ -1,5 +1,8 @@
 import { UsageError } from '../errors.js';
+import { folderKey, isInbox } from '../mail/folder-key.js';
 import type { FolderInfo, FolderNamespace, SpecialUse } from '../types.js';
+
+export { folderKey };
 
 export interface FolderMapOptions {
   include: string[];
@@ -65,10 +68,6 @@ export function parseMaps(map: string[]): Array<[string, string]> {
   });
 }
 
-function isInbox(name: string): boolean {
-  return name.toUpperCase() === 'INBOX';
-}
-
 /** Printable ASCII has full-width forms (U+FF01-U+FF5E): the stand-in for a delimiter inside a name. */
 export function standIn(delimiter: string): string {
   const c = delimiter.codePointAt(0) ?? 0;
@@ -107,11 +106,6 @@ export function folderName(path: readonly string[], ns: FolderNamespace): string
 /** Re-spells a name for the sink: segments kept, delimiter swapped, a clashing character stood in for. */
 export function convertName(name: string, from: string, to: string): string {
   return folderName(logicalPath(name, { prefix: '', delimiter: from }), { prefix: '', delimiter: to });
-}
-
-/** INBOX in any case is INBOX; every other name is case-sensitive (RFC 3501 5.1). */
-export function folderKey(name: string): string {
-  return isInbox(name) ? 'INBOX' : name;
 }
 
 function sourceNs(f: FolderInfo, ns: FolderNamespace | undefined): FolderNamespace {

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import type { TransferOptions } from '../config.js';
 import {
@@ -14,6 +13,8 @@ import type { FolderPlan, Plan, PlanItem } from '../plan/diff.js';
 import { identityKey } from '../plan/identity.js';
 import type {
   FolderStatus,
+  LearnedIdentity,
+  MessageBody,
   MessageMeta,
   Sink,
   SinkCapabilities,
@@ -214,7 +215,9 @@ export class Executor {
   }
 
   /** Lazy sources (POP3) learn Message-ID and a date from the headers open() read. */
-  private learnIdentity(item: PlanItem, meta: MessageMeta): void {
+  private learnIdentity(item: PlanItem, meta: MessageMeta, learned: LearnedIdentity | undefined): void {
+    meta.messageId ??= learned?.messageId;
+    meta.internalDate ??= learned?.internalDate;
     if (item.internalDate) return;
     if (meta.messageId) item.messageId = meta.messageId;
     // No Received or Date header: the copy is dated now, and the key records that date.
@@ -315,7 +318,7 @@ export class Executor {
     source: Source,
     dog: Watchdog,
   ): Promise<void> {
-    let body: Readable;
+    let body: MessageBody;
     try {
       const opening = source.open(fp.source, meta);
       // A stalled open may still hand over a stream later: nobody reads it.
@@ -324,7 +327,7 @@ export class Executor {
         () => undefined,
       );
       body = await dog.guard(opening);
-      if (this.d.sourceCaps.lazyIdentity) this.learnIdentity(item, meta);
+      if (this.d.sourceCaps.lazyIdentity) this.learnIdentity(item, meta, body.learned);
     } catch (err) {
       this.sources.release(source, brokeSession(err));
       throw err;

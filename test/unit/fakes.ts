@@ -16,10 +16,8 @@ export class MemorySource implements Source {
   readonly capabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     lazyIdentity: false,
     maxConnections: 2,
-    canDelete: true,
   };
   opened = 0;
   failOpen: (id: string) => Error | undefined = () => undefined;
@@ -43,9 +41,7 @@ export class MemorySink implements Sink {
   readonly capabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     maxConnections: 2,
-    canSearch: false,
   };
   readonly stored: Array<{ folder: string; raw: Buffer; flags: string[]; date?: Date; meta: MessageMeta }> =
     [];

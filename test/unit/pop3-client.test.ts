@@ -359,6 +359,22 @@ describe('POP3 source adapter', () => {
     await src.close();
   });
 
+  it('open() returns the identity it read on its body and leaves the message it was given unchanged', async () => {
+    const s = await fake({ messages: HEADERS, uids: ['a', 'b', 'c'] });
+    const src = await source(s);
+    const inbox = (await src.listFolders())[0]!;
+    const [, two, three] = (await src.inventory(inbox)).messages;
+    const given = { ...two! };
+    const body = await src.open(inbox, two!);
+    expect(two).toEqual(given);
+    expect(body.learned).toEqual({ messageId: 'two@x', internalDate: new Date('1999-01-02T04:04:05.000Z') });
+    expect((await readAll(body)).equals(HEADERS[1]!)).toBe(true);
+    const none = await src.open(inbox, three!);
+    expect(none.learned).toEqual({ messageId: undefined, internalDate: undefined });
+    await readAll(none);
+    await src.close();
+  });
+
   it('returns every stored byte, dropping only the CRLF a server adds to an unterminated last line', async () => {
     const s = await fake();
     const src = await source(s);

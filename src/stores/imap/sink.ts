@@ -4,8 +4,8 @@ import type { SinkFactory } from '../../context.js';
 import { ConnectionError, LimitError, MailferryError, MessageError } from '../../errors.js';
 import { type BatchJob, FolderBatcher } from '../../imap/batch.js';
 import { connectImap, type ImapSession } from '../../imap/connect.js';
+import { folderKey } from '../../mail/folder-key.js';
 import { CrlfHasher, normalizeChunk } from '../../mail/hash.js';
-import { folderKey } from '../../plan/folders.js';
 import type {
   AppendInput,
   AppendResult,
@@ -123,9 +123,7 @@ class ImapSink implements Sink {
   readonly capabilities: SinkCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     maxConnections: 8,
-    canSearch: true,
   };
 
   private known?: Map<string, FolderInfo>;

@@ -89,10 +89,8 @@ class ImapSource implements Source {
   readonly capabilities: SourceCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     lazyIdentity: false,
     maxConnections: 8,
-    canDelete: true,
     pipelineDepth: 256,
   };
 

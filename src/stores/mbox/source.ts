@@ -36,10 +36,8 @@ class MboxSource implements Source {
   readonly capabilities: SourceCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     lazyIdentity: false,
     maxConnections: 1,
-    canDelete: false,
   };
   private found: Promise<FoundFolder[]> | undefined;
   private readonly loaded = new Map<string, Promise<Loaded>>();

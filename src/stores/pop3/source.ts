@@ -10,6 +10,7 @@ import type {
   FolderInfo,
   FolderInventory,
   FolderStat,
+  MessageBody,
   MessageMeta,
   Source,
   SourceCapabilities,
@@ -34,10 +35,8 @@ class Pop3Source implements Source {
   readonly capabilities: SourceCapabilities = {
     hasFolders: false,
     keepsFlags: false,
-    keepsInternalDates: false,
     lazyIdentity: true,
     maxConnections: 1,
-    canDelete: true,
     // Concurrent RETRs go out pipelined on the one session.
     pipelineDepth: 128,
   };
@@ -110,7 +109,7 @@ class Pop3Source implements Source {
     }
   }
 
-  async open(folder: FolderInfo, message: MessageMeta): Promise<Readable> {
+  async open(folder: FolderInfo, message: MessageMeta): Promise<MessageBody> {
     checkFolder(folder);
     const client = await this.session();
     const entry = (await this.uidMap()).get(message.id);
@@ -135,10 +134,8 @@ class Pop3Source implements Source {
     pipeline(body, out, () => undefined);
     // Identity from the message's own headers as they arrive: no TOP round trip per message.
     const { head, stream } = await peekHeader(out);
-    const id = parseIdentity(head);
-    message.messageId ??= id.messageId;
-    message.internalDate ??= id.internalDate;
-    return stream;
+    const { messageId, internalDate } = parseIdentity(head);
+    return Object.assign(stream, { learned: { messageId, internalDate } });
   }
 
   /**

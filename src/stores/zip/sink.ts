@@ -49,9 +49,7 @@ class ZipSink implements Sink {
   readonly capabilities: SinkCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     maxConnections: 1,
-    canSearch: false,
   };
   /** Files have no prefix; folder paths use '/' whatever the source's delimiter. */
   readonly namespace = { prefix: '', delimiter: '/' };

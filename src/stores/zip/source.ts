@@ -40,10 +40,8 @@ class ZipSource implements Source {
   readonly capabilities: SourceCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     lazyIdentity: false,
     maxConnections: 1,
-    canDelete: false,
   };
   private readonly folders = new Map<string, FolderContent>();
   private readonly byEntry = new Map<string, CentralEntry>();
