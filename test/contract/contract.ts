@@ -105,158 +105,154 @@ const flagKey = (flags: string[], keywords: boolean) =>
 
 export function storeContract(store: StoreUnderTest): void {
   describe(`${store.name}: store contract`, () => {
-    it('keeps the hostile corpus byte-exact, with flags and internal dates', async () => {
-      const e = await store.fresh();
-      const sink = await openSinkOf(e);
-      const want: string[] = [];
-      const refused: string[] = [];
-      try {
-        await sink.ensureFolder({ name: 'INBOX', delimiter: '/' });
-        for (const [i, m] of CORPUS.entries()) {
-          const flags = FLAG_SETS[i % FLAG_SETS.length]!;
-          const date = new Date(BASE_DATE + i * 60_000);
-          const quirk = store.quirk(m.name);
-          try {
-            const res = await append(sink, 'INBOX', m.raw, flags, date, String(i));
-            if (res.sha256) expect(res.sha256, m.name).toBe(crlfSha256(m.raw));
-            if (quirk !== 'altered')
-              want.push(
-                `${crlfSha256(m.raw)} ${flagKey(flags, store.keepsKeywords)} ${date.getTime() / 1000}`,
-              );
-          } catch (err) {
-            expect(quirk && quirk !== 'altered', `${m.name} refused: ${(err as Error).message}`).toBeTruthy();
-            expect(err).toBeInstanceOf(MailferryError);
-            if (quirk && quirk !== 'altered') expect((err as Error).message).toMatch(quirk.refused);
-            refused.push(m.name);
-          }
-        }
-      } finally {
-        await sink.close();
-      }
-      const expectedRefused = CORPUS.filter((m) => {
-        const q = store.quirk(m.name);
-        return q && q !== 'altered';
-      }).map((m) => m.name);
-      expect(refused).toEqual(expectedRefused);
-      const held = (await readBack(e, store.rawSizes)).filter((h) => h.folder === 'INBOX');
-      expect(held).toHaveLength(CORPUS.length - refused.length);
-      const got = held.map((h) => `${h.sha256} ${flagKey(h.flags, store.keepsKeywords)} ${h.date}`);
-      for (const w of want) {
-        const at = got.indexOf(w);
-        expect(at, `missing or changed: ${w}`).toBeGreaterThanOrEqual(0);
-        got.splice(at, 1);
-      }
-    });
-
-    it('keeps folders with hostile names, each with its message', async () => {
-      const e = await store.fresh();
-      const sink = await openSinkOf(e);
-      const refused: string[] = [];
-      const kept = new Map<string, string>();
-      const delimiter = sink.namespace?.delimiter ?? '/';
-      // A name holding the store's own delimiter is the planner's to escape, not the store's.
-      const names = hostileFolderNames().filter((f) => delimiter === '/' || !f.name.includes(delimiter));
-      try {
-        for (const [i, f] of names.entries()) {
-          const name = storeName(sink.namespace, f.name);
-          const raw = Buffer.from(`Message-ID: <folder-${i}@contract>\r\nSubject: ${i}\r\n\r\nin ${i}\r\n`);
-          try {
-            await sink.ensureFolder({ name, delimiter, subscribed: true });
-            await append(sink, name, raw, ['\\Seen'], new Date(BASE_DATE));
-            kept.set(f.name, crlfSha256(raw));
-          } catch (err) {
-            expect(err, `${f.name}: ${(err as Error).message}`).toBeInstanceOf(MailferryError);
-            refused.push(f.name);
-          }
-        }
-      } finally {
-        await sink.close();
-      }
-      expect(refused).toEqual(
-        hostileFolderNames()
-          .map((f) => f.name)
-          .filter((n) => store.refusesFolder(n)),
-      );
-      const held = await readBack(e, store.rawSizes);
-      for (const [folder, sha] of kept) {
-        expect(
-          held.filter((h) => h.folder === folder).map((h) => h.sha256),
-          folder,
-        ).toEqual([sha]);
-      }
-    });
-
-    it('re-opens and appends more; ids stay the same across sessions', async () => {
-      const e = await store.fresh();
-      const folder = 'Archive/2024';
-      const raws = [0, 1, 2, 3, 4].map((i) =>
-        Buffer.from(`Message-ID: <reopen-${i}@contract>\r\nSubject: ${i}\r\n\r\nmessage ${i}\r\n`),
-      );
-      for (const [start, end] of [
-        [0, 3],
-        [3, 5],
-      ] as const) {
-        const part = raws.slice(start, end);
-        const sink = await openSinkOf(e);
-        try {
-          const name = storeName(sink.namespace, folder);
-          await sink.ensureFolder({ name, delimiter: sink.namespace?.delimiter ?? '/' });
-          const before = (await sink.inventory(name))?.messages.length ?? 0;
-          expect(before).toBe(start);
-          for (const [i, raw] of part.entries())
-            await append(sink, name, raw, [], new Date(BASE_DATE + i * 1000));
-          expect((await sink.inventory(name))?.messages).toHaveLength(before + part.length);
-        } finally {
-          await sink.close();
-        }
-      }
-      const first = (await readBack(e, store.rawSizes)).filter((h) => h.folder === folder);
-      const second = (await readBack(e, store.rawSizes)).filter((h) => h.folder === folder);
-      expect(first.map((h) => h.sha256).sort()).toEqual(raws.map((r) => crlfSha256(r)).sort());
-      expect(second.map((h) => h.id)).toEqual(first.map((h) => h.id));
-    });
-
-    it('a copy killed between the sink write and the journal copies nothing twice', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'mf-contract-crash-'));
-      const from = `mbox:${join(dir, 'source')}`;
-      const messages = [
-        'subject-only',
-        'no-message-id',
-        'dup-1',
-        'dup-2',
-        'same-id-a',
-        'same-id-b',
-        'bare-lf',
-      ]
-        .map((n) => CORPUS.find((m) => m.name === n)!)
-        .map((m) => ({ folder: 'INBOX', raw: m.raw }));
-      await writeFileEndpoint(from, messages);
-      const e = await store.fresh();
-      const stateDir = join(dir, 'state');
-      const req = {
-        stateDir,
-        env: e.env,
-        progress: 'none' as const,
-        ...(e.caFile ? { caFile: e.caFile } : {}),
-      };
-      const first = await copy(from, e.url, req);
-      expect(first.copied).toBe(messages.length);
-      // The sink holds every message, the journal none: as if killed after each append.
-      const journal = journalOf(stateDir);
-      const lines = readFileSync(journal, 'utf8').split('\n');
-      writeFileSync(
-        journal,
-        lines.filter((l) => !l.includes('"t":"done"') && !l.includes('"t":"folder"')).join('\n'),
-      );
-      const second = await copy(from, e.url, req);
-      expect(second.copied, JSON.stringify(second.failed)).toBe(0);
-      rmSync(stateDir, { recursive: true, force: true });
-      const third = await copy(from, e.url, req);
-      expect(third.copied).toBe(0);
-      const held = (await readBack(e, store.rawSizes)).filter((h) => h.folder === 'INBOX');
-      expect(held.map((h) => h.sha256).sort()).toEqual(messages.map((m) => crlfSha256(m.raw)).sort());
-    });
+    it('keeps the hostile corpus byte-exact, with flags and internal dates', () => corpusRoundTrip(store));
+    it('keeps folders with hostile names, each with its message', () => hostileFolders(store));
+    it('re-opens and appends more; ids stay the same across sessions', () => reopenAndAppend(store));
+    it('a copy killed between the sink write and the journal copies nothing twice', () =>
+      crashBeforeJournal(store));
   });
+}
+
+async function corpusRoundTrip(store: StoreUnderTest): Promise<void> {
+  const e = await store.fresh();
+  const sink = await openSinkOf(e);
+  const want: string[] = [];
+  const refused: string[] = [];
+  try {
+    await sink.ensureFolder({ name: 'INBOX', delimiter: '/' });
+    for (const [i, m] of CORPUS.entries()) {
+      const flags = FLAG_SETS[i % FLAG_SETS.length]!;
+      const date = new Date(BASE_DATE + i * 60_000);
+      const quirk = store.quirk(m.name);
+      try {
+        const res = await append(sink, 'INBOX', m.raw, flags, date, String(i));
+        if (res.sha256) expect(res.sha256, m.name).toBe(crlfSha256(m.raw));
+        if (quirk !== 'altered')
+          want.push(`${crlfSha256(m.raw)} ${flagKey(flags, store.keepsKeywords)} ${date.getTime() / 1000}`);
+      } catch (err) {
+        expect(quirk && quirk !== 'altered', `${m.name} refused: ${(err as Error).message}`).toBeTruthy();
+        expect(err).toBeInstanceOf(MailferryError);
+        if (quirk && quirk !== 'altered') expect((err as Error).message).toMatch(quirk.refused);
+        refused.push(m.name);
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  const expectedRefused = CORPUS.filter((m) => {
+    const q = store.quirk(m.name);
+    return q && q !== 'altered';
+  }).map((m) => m.name);
+  expect(refused).toEqual(expectedRefused);
+  const held = (await readBack(e, store.rawSizes)).filter((h) => h.folder === 'INBOX');
+  expect(held).toHaveLength(CORPUS.length - refused.length);
+  const got = held.map((h) => `${h.sha256} ${flagKey(h.flags, store.keepsKeywords)} ${h.date}`);
+  for (const w of want) {
+    const at = got.indexOf(w);
+    expect(at, `missing or changed: ${w}`).toBeGreaterThanOrEqual(0);
+    got.splice(at, 1);
+  }
+}
+
+async function hostileFolders(store: StoreUnderTest): Promise<void> {
+  const e = await store.fresh();
+  const sink = await openSinkOf(e);
+  const refused: string[] = [];
+  const kept = new Map<string, string>();
+  const delimiter = sink.namespace?.delimiter ?? '/';
+  // A name holding the store's own delimiter is the planner's to escape, not the store's.
+  const names = hostileFolderNames().filter((f) => delimiter === '/' || !f.name.includes(delimiter));
+  try {
+    for (const [i, f] of names.entries()) {
+      const name = storeName(sink.namespace, f.name);
+      const raw = Buffer.from(`Message-ID: <folder-${i}@contract>\r\nSubject: ${i}\r\n\r\nin ${i}\r\n`);
+      try {
+        await sink.ensureFolder({ name, delimiter, subscribed: true });
+        await append(sink, name, raw, ['\\Seen'], new Date(BASE_DATE));
+        kept.set(f.name, crlfSha256(raw));
+      } catch (err) {
+        expect(err, `${f.name}: ${(err as Error).message}`).toBeInstanceOf(MailferryError);
+        refused.push(f.name);
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  expect(refused).toEqual(
+    hostileFolderNames()
+      .map((f) => f.name)
+      .filter((n) => store.refusesFolder(n)),
+  );
+  const held = await readBack(e, store.rawSizes);
+  for (const [folder, sha] of kept) {
+    expect(
+      held.filter((h) => h.folder === folder).map((h) => h.sha256),
+      folder,
+    ).toEqual([sha]);
+  }
+}
+
+async function reopenAndAppend(store: StoreUnderTest): Promise<void> {
+  const e = await store.fresh();
+  const folder = 'Archive/2024';
+  const raws = [0, 1, 2, 3, 4].map((i) =>
+    Buffer.from(`Message-ID: <reopen-${i}@contract>\r\nSubject: ${i}\r\n\r\nmessage ${i}\r\n`),
+  );
+  for (const [start, end] of [
+    [0, 3],
+    [3, 5],
+  ] as const) {
+    const part = raws.slice(start, end);
+    const sink = await openSinkOf(e);
+    try {
+      const name = storeName(sink.namespace, folder);
+      await sink.ensureFolder({ name, delimiter: sink.namespace?.delimiter ?? '/' });
+      const before = (await sink.inventory(name))?.messages.length ?? 0;
+      expect(before).toBe(start);
+      for (const [i, raw] of part.entries())
+        await append(sink, name, raw, [], new Date(BASE_DATE + i * 1000));
+      expect((await sink.inventory(name))?.messages).toHaveLength(before + part.length);
+    } finally {
+      await sink.close();
+    }
+  }
+  const first = (await readBack(e, store.rawSizes)).filter((h) => h.folder === folder);
+  const second = (await readBack(e, store.rawSizes)).filter((h) => h.folder === folder);
+  expect(first.map((h) => h.sha256).sort()).toEqual(raws.map((r) => crlfSha256(r)).sort());
+  expect(second.map((h) => h.id)).toEqual(first.map((h) => h.id));
+}
+
+async function crashBeforeJournal(store: StoreUnderTest): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'mf-contract-crash-'));
+  const from = `mbox:${join(dir, 'source')}`;
+  const messages = ['subject-only', 'no-message-id', 'dup-1', 'dup-2', 'same-id-a', 'same-id-b', 'bare-lf']
+    .map((n) => CORPUS.find((m) => m.name === n)!)
+    .map((m) => ({ folder: 'INBOX', raw: m.raw }));
+  await writeFileEndpoint(from, messages);
+  const e = await store.fresh();
+  const stateDir = join(dir, 'state');
+  const req = {
+    stateDir,
+    env: e.env,
+    progress: 'none' as const,
+    ...(e.caFile ? { caFile: e.caFile } : {}),
+  };
+  const first = await copy(from, e.url, req);
+  expect(first.copied).toBe(messages.length);
+  // The sink holds every message, the journal none: as if killed after each append.
+  const journal = journalOf(stateDir);
+  const lines = readFileSync(journal, 'utf8').split('\n');
+  writeFileSync(
+    journal,
+    lines.filter((l) => !l.includes('"t":"done"') && !l.includes('"t":"folder"')).join('\n'),
+  );
+  const second = await copy(from, e.url, req);
+  expect(second.copied, JSON.stringify(second.failed)).toBe(0);
+  rmSync(stateDir, { recursive: true, force: true });
+  const third = await copy(from, e.url, req);
+  expect(third.copied).toBe(0);
+  const held = (await readBack(e, store.rawSizes)).filter((h) => h.folder === 'INBOX');
+  expect(held.map((h) => h.sha256).sort()).toEqual(messages.map((m) => crlfSha256(m.raw)).sort());
 }
 
 function journalOf(stateDir: string): string {
