@@ -30,7 +30,7 @@ export interface StoreUnderTest {
   /** Per hostile message (by corpus name): what the store does instead of a byte-exact copy. */
   quirk(message: string): Quirk | undefined;
   /**
-   * Known bug, kept visible: the inventory gives the raw size, not the CRLF size identity
+   * A known difference, kept visible: the inventory gives the raw size, not the CRLF size identity
    * uses (zip source: a bare-LF message lists 176 bytes, its CRLF form is 184).
    */
   rawSizes?: boolean;
