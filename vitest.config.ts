@@ -13,7 +13,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/faults/**/*.test.ts',
+            'test/contract/**/*.test.ts',
+          ],
           globalSetup: ['test/rig/global-setup.ts'],
         },
       },

@@ -18,7 +18,7 @@ export interface ServerEndpoint {
 }
 
 export interface FileEndpoint {
-  kind: 'mbox' | 'zip';
+  kind: 'mbox' | 'zip' | 'maildir';
   path: string;
 }
 
@@ -32,9 +32,9 @@ export function isServer(e: Endpoint): e is ServerEndpoint {
 
 /** Parse an endpoint as the command-line contract spells it; throws UsageError naming the problem. */
 export function parseEndpoint(text: string): Endpoint {
-  const fileMatch = /^(mbox|zip):(.*)$/i.exec(text);
+  const fileMatch = /^(mbox|zip|maildir):(.*)$/i.exec(text);
   if (fileMatch && !fileMatch[2]?.startsWith('//')) {
-    const kind = fileMatch[1]!.toLowerCase() as 'mbox' | 'zip';
+    const kind = fileMatch[1]!.toLowerCase() as FileEndpoint['kind'];
     const path = fileMatch[2]!;
     if (!path)
       throw new UsageError(`bad endpoint '${text}': no path after '${kind}:'`, {
@@ -47,12 +47,12 @@ export function parseEndpoint(text: string): Endpoint {
   const scheme = /^([a-z0-9]+):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (!scheme) {
     throw new UsageError(`bad endpoint '${redactUrl(text)}': no scheme`, {
-      hint: 'use imaps://user@host, imap://, pop3s://, pop3://, mbox:PATH or zip:PATH',
+      hint: 'use imaps://user@host, imap://, pop3s://, pop3://, mbox:PATH, zip:PATH or maildir:PATH',
     });
   }
   if (!(scheme in DEFAULT_PORTS)) {
     throw new UsageError(`bad endpoint '${redactUrl(text)}': unknown scheme '${scheme}'`, {
-      hint: 'use imaps, imap, pop3s, pop3, mbox: or zip:',
+      hint: 'use imaps, imap, pop3s, pop3, mbox:, zip: or maildir:',
     });
   }
   const protocol = scheme as ServerProtocol;

@@ -127,7 +127,9 @@ async function main(argv: string[]): Promise<number> {
     let code = 0;
     await yargs(argv)
       .scriptName('mailferry')
-      .usage('$0 <command> [options]\n\nMove and back up mailboxes: POP3 and IMAP to IMAP, mbox or zip.')
+      .usage(
+        '$0 <command> [options]\n\nMove and back up mailboxes: POP3 and IMAP to IMAP, mbox, zip or Maildir.',
+      )
       .option('state-dir', {
         type: 'string',
         describe: 'where checkpoints live (default $XDG_STATE_HOME/mailferry)',

@@ -71,6 +71,7 @@ export function prepareSide(
   if (endpoint.kind === 'mbox')
     assertPathKind(endpoint.path, `mbox ${side}`, side === 'sink' ? 'dir' : 'file-or-dir');
   if (endpoint.kind === 'zip') assertPathKind(endpoint.path, `zip ${side}`, 'file');
+  if (endpoint.kind === 'maildir') assertPathKind(endpoint.path, `Maildir ${side}`, 'dir');
   const log = s.log ?? silentLogger;
   const ctx: EndpointContext = { endpoint, log, largeMessageBytes };
   const creds = (side === 'source' ? s.sourceCredentials : s.sinkCredentials) ?? {};
@@ -120,7 +121,7 @@ export async function openSink(side: OpenedSide): Promise<Sink> {
   const load = sinks[side.endpoint.kind];
   if (!load) {
     throw new UsageError(`${side.endpoint.kind} cannot be a sink`, {
-      hint: 'copy into imaps://, imap://, mbox: or zip:',
+      hint: 'copy into imaps://, imap://, mbox:, zip: or maildir:',
     });
   }
   const factory = await load();

@@ -7,6 +7,7 @@ export const sources: Record<Endpoint['kind'], () => Promise<SourceFactory>> = {
   imap: async () => (await import('./imap/source.js')).openImapSource,
   mbox: async () => (await import('./mbox/source.js')).openMboxSource,
   zip: async () => (await import('./zip/source.js')).openZipSource,
+  maildir: async () => (await import('./maildir/source.js')).openMaildirSource,
 };
 
 /** One factory per endpoint kind that can receive mail. */
@@ -14,4 +15,5 @@ export const sinks: Partial<Record<Endpoint['kind'], () => Promise<SinkFactory>>
   imap: async () => (await import('./imap/sink.js')).openImapSink,
   mbox: async () => (await import('./mbox/sink.js')).openMboxSink,
   zip: async () => (await import('./zip/sink.js')).openZipSink,
+  maildir: async () => (await import('./maildir/sink.js')).openMaildirSink,
 };
