@@ -1,19 +1,4 @@
-import type { MessageMeta } from '../types.js';
-
-export { normalizeMessageId } from '../mail/message-id.js';
-
-/**
- * A message's identity for matching source against sink (a multiset match: two identical
- * copies need two). Message-ID plus size where there is a Message-ID; otherwise size plus
- * internal date (both sides record the date we appended with), else the content hash.
- * Sizes are CRLF sizes on every side (RFC822.SIZE, POP3 LIST, archive records).
- */
-export function identityKey(m: Pick<MessageMeta, 'messageId' | 'size' | 'internalDate' | 'sha256'>): string {
-  if (m.messageId) return `mid:${m.messageId}:${m.size}`;
-  if (m.internalDate) return `nomid:${m.size}:${Math.floor(m.internalDate.getTime() / 1000)}`;
-  if (m.sha256) return `sha:${m.sha256}`;
-  return `nomid:${m.size}:-`;
-}
+export { identityKey, normalizeMessageId } from '../mail/message-id.js';
 
 /** Counts keys so a multiset match can take one sink copy per source copy. */
 export class KeyBag {

@@ -2,7 +2,7 @@ import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SinkFactory } from '../../context.js';
 import { MessageError, UsageError } from '../../errors.js';
-import { identityKey } from '../../plan/identity.js';
+import { identityKey } from '../../mail/message-id.js';
 import type {
   AppendInput,
   AppendResult,
@@ -32,9 +32,7 @@ class MaildirSink implements Sink {
   readonly capabilities: SinkCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     maxConnections: 1,
-    canSearch: true,
   };
   readonly namespace = { prefix: '', delimiter: '/' };
   private readonly folders = new Map<string, Promise<MaildirFolder>>();

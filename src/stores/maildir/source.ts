@@ -27,10 +27,8 @@ class MaildirSource implements Source {
   readonly capabilities: SourceCapabilities = {
     hasFolders: true,
     keepsFlags: true,
-    keepsInternalDates: true,
     lazyIdentity: false,
     maxConnections: 1,
-    canDelete: true,
   };
   readonly namespace = { prefix: '', delimiter: '/' };
   private readonly scanned = new Map<string, Promise<Map<string, MaildirEntry>>>();
