@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { normalizeMessageId } from '../plan/identity.js';
+import { normalizeMessageId } from './message-id.js';
 
 /**
  * The few header fields mailferry reads (Message-ID, Date, Received), taken from a header

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { FolderError } from '../../errors.js';
-import { normalizeMessageId } from '../../plan/identity.js';
+import { normalizeMessageId } from '../../mail/message-id.js';
 import { HeaderFields, parseFromLine } from './mboxrd.js';
 
 /**

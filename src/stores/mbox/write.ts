@@ -9,7 +9,7 @@ import {
 import type { SidecarMessage } from '../../formats/mbox/sidecar.js';
 import { CrlfHasher } from '../../mail/hash.js';
 import { peekHeader } from '../../mail/headers.js';
-import { normalizeMessageId } from '../../plan/identity.js';
+import { normalizeMessageId } from '../../mail/message-id.js';
 import type { AppendInput } from '../../types.js';
 import type { MboxFolder } from './folder.js';
 
