@@ -1,73 +1,22 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ServerEndpoint } from '../endpoint.js';
 import { ConnectionError, type MailferryError } from '../errors.js';
 import { classifyNetError } from '../util/net.js';
 import { assertWireSafe, hasLineBreak } from '../util/secrets.js';
 import { timerMs } from '../util/timers.js';
 import { DotDecoder } from './dot.js';
+import { StatusLine } from './lines.js';
+import {
+  type BodyLimit,
+  type Pending,
+  Pop3ReplyError,
+  type Reply,
+  type ReplyKind,
+  type WireOptions,
+} from './reply.js';
 
-/** How a reply is read: status line only, status + collected body, status + streamed body, SASL. */
-export type ReplyKind = 'single' | 'multi' | 'stream' | 'sasl';
+export { type BodyLimit, Pop3ReplyError, type Reply, type ReplyKind, type WireOptions } from './reply.js';
 
-export interface Reply {
-  /** Status line text after "+OK ". */
-  text: string;
-  /** Decoded body of a 'multi' reply. */
-  body?: Buffer;
-  /** Body of a 'stream' reply; resolves at "+OK", ends at the terminating dot. */
-  stream?: Readable;
-}
-
-/** The server answered -ERR. */
-export class Pop3ReplyError extends ConnectionError {
-  readonly serverText: string;
-  /** RFC 2449/3206 response code, e.g. "AUTH", "IN-USE", "SYS/TEMP". */
-  readonly responseCode?: string;
-
-  constructor(command: string, serverText: string, where: string) {
-    super('EPROTOCOL', `${where} refused ${command}: ${serverText.slice(0, 200) || '-ERR'}`, {
-      retryable: false,
-    });
-    this.serverText = serverText;
-    this.responseCode = /^\[([^\]]+)\]/.exec(serverText)?.[1]?.toUpperCase();
-  }
-}
-
-interface Pending {
-  /** Undefined for the greeting, which is read without sending anything. */
-  line?: string;
-  /** For errors; never carries a secret. */
-  label: string;
-  kind: ReplyKind;
-  resolve: (r: Reply) => void;
-  reject: (e: Error) => void;
-  /** SASL: answers a "+ " challenge with the next line to send. */
-  onChallenge?: (text: string) => string;
-  settled?: boolean;
-  text?: string;
-  body?: Buffer[];
-  stream?: Readable;
-  /** The consumer destroyed the stream: read the rest of the body and drop it. */
-  discard?: boolean;
-  /** Most body bytes accepted; past it the reply fails with `overLimit()` and the connection closes. */
-  limit?: BodyLimit;
-  received?: number;
-}
-
-/** A bound on one reply's body: what the command could honestly return. */
-export interface BodyLimit {
-  bytes: number;
-  error: () => MailferryError;
-}
-
-export interface WireOptions {
-  endpoint: ServerEndpoint;
-  timeoutMs: number;
-  onBytes?: (n: number) => void;
-}
-
-const MAX_STATUS_LINE = 64 * 1024;
 const STREAM_HWM = 64 * 1024;
 
 /**
@@ -81,8 +30,7 @@ export class Pop3Wire {
   private readonly inflight: Pending[] = [];
   private readonly decoder = new DotDecoder();
   private inBody = false;
-  private partialLine: Buffer[] = [];
-  private partialLength = 0;
+  private readonly status = new StatusLine();
   private pausedFor?: Readable;
   private timer?: NodeJS.Timeout;
   private depth = 1;
@@ -217,20 +165,13 @@ export class Pop3Wire {
 
   /** Consume up to one status line; returns the new offset. */
   private readStatus(chunk: Buffer, off: number, p: Pending): number {
-    const nl = chunk.indexOf(0x0a, off);
-    const piece = chunk.subarray(off, nl < 0 ? chunk.length : nl);
-    this.partialLength += piece.length;
-    if (this.partialLength > MAX_STATUS_LINE) {
+    const r = this.status.read(chunk, off);
+    if (r === 'too long') {
       this.fail(this.protocolError('a status line longer than 64 KiB'));
       return chunk.length;
     }
-    this.partialLine.push(piece);
-    if (nl < 0) return chunk.length;
-    const line = Buffer.concat(this.partialLine).toString('latin1').replace(/\r$/, '');
-    this.partialLine = [];
-    this.partialLength = 0;
-    this.onStatus(line, p);
-    return nl + 1;
+    if (r.line !== undefined) this.onStatus(r.line, p);
+    return r.next;
   }
 
   private onStatus(line: string, p: Pending): void {
