@@ -1,3 +1,5 @@
+import { timerMs } from '../util/timers.js';
+
 const MAX_STATUS_LINE = 64 * 1024;
 
 /**
@@ -20,5 +22,27 @@ export class StatusLine {
     this.parts = [];
     this.length = 0;
     return { line, next: nl + 1 };
+  }
+}
+
+/** Fires `onIdle` when nothing arrived for `ms` while a reply was awaited. */
+export class IdleTimer {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onIdle: () => void,
+  ) {}
+
+  /** Starts the wait again while `waiting`; stops it otherwise. */
+  refresh(waiting: boolean): void {
+    if (!waiting) return this.clear();
+    if (this.timer) this.timer.refresh();
+    else this.timer = setTimeout(this.onIdle, timerMs(this.ms));
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

@@ -3,9 +3,8 @@ import { Readable } from 'node:stream';
 import { ConnectionError, type MailferryError } from '../errors.js';
 import { classifyNetError } from '../util/net.js';
 import { assertWireSafe, hasLineBreak } from '../util/secrets.js';
-import { timerMs } from '../util/timers.js';
 import { DotDecoder } from './dot.js';
-import { StatusLine } from './lines.js';
+import { IdleTimer, StatusLine } from './lines.js';
 import {
   type BodyLimit,
   type Pending,
@@ -32,7 +31,7 @@ export class Pop3Wire {
   private inBody = false;
   private readonly status = new StatusLine();
   private pausedFor?: Readable;
-  private timer?: NodeJS.Timeout;
+  private readonly idle: IdleTimer;
   private depth = 1;
   private pumpScheduled = false;
   /** Set once the connection is unusable; later commands reject with it. */
@@ -43,6 +42,11 @@ export class Pop3Wire {
     private readonly opts: WireOptions,
   ) {
     this.socket = socket;
+    this.idle = new IdleTimer(opts.timeoutMs, () => {
+      const what = this.inflight[0]?.label ?? 'a reply';
+      const secs = Math.round(opts.timeoutMs / 100) / 10;
+      this.fail(new ConnectionError('ETIMEDOUT', `no answer from ${this.where} to ${what} in ${secs} s`));
+    });
     this.attach(socket);
   }
 
@@ -84,7 +88,7 @@ export class Pop3Wire {
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('close');
-    this.clearTimer();
+    this.idle.clear();
     return this.socket;
   }
 
@@ -284,24 +288,7 @@ export class Pop3Wire {
 
   /** Idle timer: runs only while a reply is awaited and we are not holding the socket paused. */
   private refreshTimer(): void {
-    if (this.dead || this.inflight.length === 0 || this.pausedFor) {
-      this.clearTimer();
-      return;
-    }
-    if (this.timer) {
-      this.timer.refresh();
-      return;
-    }
-    this.timer = setTimeout(() => {
-      const what = this.inflight[0]?.label ?? 'a reply';
-      const secs = Math.round(this.opts.timeoutMs / 100) / 10;
-      this.fail(new ConnectionError('ETIMEDOUT', `no answer from ${this.where} to ${what} in ${secs} s`));
-    }, timerMs(this.opts.timeoutMs));
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.idle.refresh(!this.dead && this.inflight.length > 0 && !this.pausedFor);
   }
 
   private protocolError(what: string): ConnectionError {
@@ -321,7 +308,7 @@ export class Pop3Wire {
   private fail(err: MailferryError): void {
     if (this.dead) return;
     this.dead = err;
-    this.clearTimer();
+    this.idle.clear();
     const waiting = [...this.inflight.splice(0), ...this.queue.splice(0)];
     for (const p of waiting) {
       if (p.stream && !p.stream.destroyed) p.stream.destroy(err);
