@@ -1,9 +1,8 @@
 import type { Writable } from 'node:stream';
-import { type FetchMessageObject, ImapFlow, type ImapFlowOptions, type ListResponse } from 'imapflow';
+import { type FetchMessageObject, ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { EndpointContext } from '../context.js';
 import { isLoopback, type ServerEndpoint } from '../endpoint.js';
 import { ConnectionError, FolderError, MailferryError, UsageError } from '../errors.js';
-import { messageIdOf } from '../mail/headers.js';
 import { imapParserLimits, inventoryCap, isOversize } from '../mail/limits.js';
 import type {
   FolderInfo,
@@ -11,24 +10,13 @@ import type {
   FolderNamespace,
   FolderStatus,
   InventoryOptions,
-  MessageMeta,
-  SpecialUse,
 } from '../types.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from '../util/net.js';
 import { paceLargeWrites } from '../util/paced-writes.js';
 import { hasLineBreak, printable, secretForms } from '../util/secrets.js';
 import { timerMs } from '../util/timers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './errors.js';
-
-const SPECIAL_USES = new Set<string>([
-  '\\Sent',
-  '\\Drafts',
-  '\\Trash',
-  '\\Junk',
-  '\\Archive',
-  '\\All',
-  '\\Flagged',
-]);
+import { folderInfo, messageMeta } from './rows.js';
 
 /** Errors imapflow raises when a required STARTTLS cannot happen (no TLS at all, not a bad certificate). */
 const NO_STARTTLS = /STARTTLS|can not start TLS/i;
@@ -302,31 +290,3 @@ export class ImapSession {
     }
   }
 }
-
-export function folderInfo(entry: ListResponse): FolderInfo {
-  const flags = [...entry.flags].map((f) => f.toLowerCase());
-  const info: FolderInfo = {
-    name: entry.path,
-    delimiter: entry.delimiter || '/',
-    subscribed: entry.subscribed === true,
-    selectable: !flags.includes('\\noselect') && !flags.includes('\\nonexistent'),
-  };
-  if (entry.specialUse && SPECIAL_USES.has(entry.specialUse))
-    info.specialUse = entry.specialUse as SpecialUse;
-  return info;
-}
-
-export function messageMeta(m: FetchMessageObject): MessageMeta {
-  const meta: MessageMeta = {
-    id: String(m.uid),
-    size: m.size ?? 0,
-    // \Recent belongs to the session, not the message: it is never copied.
-    flags: [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent'),
-  };
-  if (m.internalDate) meta.internalDate = new Date(m.internalDate);
-  const messageId = messageIdOf(m.headers);
-  if (messageId) meta.messageId = messageId;
-  return meta;
-}
-
-/** Message-ID from a `HEADER.FIELDS (MESSAGE-ID)` answer: unfolded, without angle brackets. */

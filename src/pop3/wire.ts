@@ -1,73 +1,21 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ServerEndpoint } from '../endpoint.js';
 import { ConnectionError, type MailferryError } from '../errors.js';
 import { classifyNetError } from '../util/net.js';
 import { assertWireSafe, hasLineBreak } from '../util/secrets.js';
-import { timerMs } from '../util/timers.js';
 import { DotDecoder } from './dot.js';
+import { IdleTimer, StatusLine } from './lines.js';
+import {
+  type BodyLimit,
+  type Pending,
+  Pop3ReplyError,
+  type Reply,
+  type ReplyKind,
+  type WireOptions,
+} from './reply.js';
 
-/** How a reply is read: status line only, status + collected body, status + streamed body, SASL. */
-export type ReplyKind = 'single' | 'multi' | 'stream' | 'sasl';
+export { type BodyLimit, Pop3ReplyError, type Reply, type ReplyKind, type WireOptions } from './reply.js';
 
-export interface Reply {
-  /** Status line text after "+OK ". */
-  text: string;
-  /** Decoded body of a 'multi' reply. */
-  body?: Buffer;
-  /** Body of a 'stream' reply; resolves at "+OK", ends at the terminating dot. */
-  stream?: Readable;
-}
-
-/** The server answered -ERR. */
-export class Pop3ReplyError extends ConnectionError {
-  readonly serverText: string;
-  /** RFC 2449/3206 response code, e.g. "AUTH", "IN-USE", "SYS/TEMP". */
-  readonly responseCode?: string;
-
-  constructor(command: string, serverText: string, where: string) {
-    super('EPROTOCOL', `${where} refused ${command}: ${serverText.slice(0, 200) || '-ERR'}`, {
-      retryable: false,
-    });
-    this.serverText = serverText;
-    this.responseCode = /^\[([^\]]+)\]/.exec(serverText)?.[1]?.toUpperCase();
-  }
-}
-
-interface Pending {
-  /** Undefined for the greeting, which is read without sending anything. */
-  line?: string;
-  /** For errors; never carries a secret. */
-  label: string;
-  kind: ReplyKind;
-  resolve: (r: Reply) => void;
-  reject: (e: Error) => void;
-  /** SASL: answers a "+ " challenge with the next line to send. */
-  onChallenge?: (text: string) => string;
-  settled?: boolean;
-  text?: string;
-  body?: Buffer[];
-  stream?: Readable;
-  /** The consumer destroyed the stream: read the rest of the body and drop it. */
-  discard?: boolean;
-  /** Most body bytes accepted; past it the reply fails with `overLimit()` and the connection closes. */
-  limit?: BodyLimit;
-  received?: number;
-}
-
-/** A bound on one reply's body: what the command could honestly return. */
-export interface BodyLimit {
-  bytes: number;
-  error: () => MailferryError;
-}
-
-export interface WireOptions {
-  endpoint: ServerEndpoint;
-  timeoutMs: number;
-  onBytes?: (n: number) => void;
-}
-
-const MAX_STATUS_LINE = 64 * 1024;
 const STREAM_HWM = 64 * 1024;
 
 /**
@@ -81,10 +29,9 @@ export class Pop3Wire {
   private readonly inflight: Pending[] = [];
   private readonly decoder = new DotDecoder();
   private inBody = false;
-  private partialLine: Buffer[] = [];
-  private partialLength = 0;
+  private readonly status = new StatusLine();
   private pausedFor?: Readable;
-  private timer?: NodeJS.Timeout;
+  private readonly idle: IdleTimer;
   private depth = 1;
   private pumpScheduled = false;
   /** Set once the connection is unusable; later commands reject with it. */
@@ -95,6 +42,11 @@ export class Pop3Wire {
     private readonly opts: WireOptions,
   ) {
     this.socket = socket;
+    this.idle = new IdleTimer(opts.timeoutMs, () => {
+      const what = this.inflight[0]?.label ?? 'a reply';
+      const secs = Math.round(opts.timeoutMs / 100) / 10;
+      this.fail(new ConnectionError('ETIMEDOUT', `no answer from ${this.where} to ${what} in ${secs} s`));
+    });
     this.attach(socket);
   }
 
@@ -136,7 +88,7 @@ export class Pop3Wire {
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('close');
-    this.clearTimer();
+    this.idle.clear();
     return this.socket;
   }
 
@@ -217,20 +169,13 @@ export class Pop3Wire {
 
   /** Consume up to one status line; returns the new offset. */
   private readStatus(chunk: Buffer, off: number, p: Pending): number {
-    const nl = chunk.indexOf(0x0a, off);
-    const piece = chunk.subarray(off, nl < 0 ? chunk.length : nl);
-    this.partialLength += piece.length;
-    if (this.partialLength > MAX_STATUS_LINE) {
+    const r = this.status.read(chunk, off);
+    if (r === 'too long') {
       this.fail(this.protocolError('a status line longer than 64 KiB'));
       return chunk.length;
     }
-    this.partialLine.push(piece);
-    if (nl < 0) return chunk.length;
-    const line = Buffer.concat(this.partialLine).toString('latin1').replace(/\r$/, '');
-    this.partialLine = [];
-    this.partialLength = 0;
-    this.onStatus(line, p);
-    return nl + 1;
+    if (r.line !== undefined) this.onStatus(r.line, p);
+    return r.next;
   }
 
   private onStatus(line: string, p: Pending): void {
@@ -343,24 +288,7 @@ export class Pop3Wire {
 
   /** Idle timer: runs only while a reply is awaited and we are not holding the socket paused. */
   private refreshTimer(): void {
-    if (this.dead || this.inflight.length === 0 || this.pausedFor) {
-      this.clearTimer();
-      return;
-    }
-    if (this.timer) {
-      this.timer.refresh();
-      return;
-    }
-    this.timer = setTimeout(() => {
-      const what = this.inflight[0]?.label ?? 'a reply';
-      const secs = Math.round(this.opts.timeoutMs / 100) / 10;
-      this.fail(new ConnectionError('ETIMEDOUT', `no answer from ${this.where} to ${what} in ${secs} s`));
-    }, timerMs(this.opts.timeoutMs));
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.idle.refresh(!this.dead && this.inflight.length > 0 && !this.pausedFor);
   }
 
   private protocolError(what: string): ConnectionError {
@@ -380,7 +308,7 @@ export class Pop3Wire {
   private fail(err: MailferryError): void {
     if (this.dead) return;
     this.dead = err;
-    this.clearTimer();
+    this.idle.clear();
     const waiting = [...this.inflight.splice(0), ...this.queue.splice(0)];
     for (const p of waiting) {
       if (p.stream && !p.stream.destroyed) p.stream.destroy(err);

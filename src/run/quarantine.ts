@@ -3,6 +3,7 @@ import { identityKey } from '../plan/identity.js';
 import { sinks } from '../stores/registry.js';
 import type { FolderInfo, MessageMeta, Sink, Source } from '../types.js';
 import type { Logger } from '../util/log.js';
+import type { Sessions } from './sessions.js';
 
 /**
  * Messages the sink refuses as too big are set aside in a zip archive in the state
@@ -44,5 +45,28 @@ export class Quarantine {
 
   async close(): Promise<void> {
     if (this.sink) await (await this.sink).close();
+  }
+}
+
+/**
+ * Sets a message the sink refused as too big aside in the quarantine, on a source session
+ * of the run's pool. Returns the archive's path, or undefined when it could not be set aside.
+ */
+export async function setAside(
+  q: Quarantine,
+  sessions: Sessions,
+  folder: FolderInfo,
+  meta: MessageMeta,
+  log: Logger,
+): Promise<string | undefined> {
+  try {
+    await sessions.withSource((source) => q.add(source, folder, meta));
+    log.warn(`${folder.name} message ${meta.id} set aside in ${q.path}`);
+    return q.path;
+  } catch (err) {
+    log.warn(
+      `${folder.name} message ${meta.id} could not be set aside: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return undefined;
   }
 }

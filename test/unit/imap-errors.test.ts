@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { ServerEndpoint } from '../../src/endpoint.js';
 import { ConnectionError, FolderError, LimitError, MessageError } from '../../src/errors.js';
 import { type ImapOp, mapImapError, serverText } from '../../src/imap/errors.js';
+import { filterFlags } from '../../src/imap/flags.js';
+import { expandUidSet } from '../../src/imap/multiappend.js';
 import { messageIdOf } from '../../src/mail/headers.js';
-import { expandUidSet, filterFlags } from '../../src/stores/imap/sink.js';
 import { inFolderScope, uidSet } from '../../src/stores/imap/source.js';
 
 const endpoint: ServerEndpoint = {

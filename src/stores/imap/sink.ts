@@ -1,11 +1,12 @@
-import type { Readable } from 'node:stream';
-import { encodePath, formatDateTime, normalizePath } from 'imapflow/lib/tools.js';
 import type { SinkFactory } from '../../context.js';
 import { ConnectionError, LimitError, MailferryError, MessageError } from '../../errors.js';
 import { type BatchJob, FolderBatcher } from '../../imap/batch.js';
 import { connectImap, type ImapSession } from '../../imap/connect.js';
+import { findByIdentity } from '../../imap/find.js';
+import { filterFlags } from '../../imap/flags.js';
+import { collectBody } from '../../imap/literal.js';
+import { type AppendMessage, createSpecialUse, multiAppend, serverPath } from '../../imap/multiappend.js';
 import { folderKey } from '../../mail/folder-key.js';
-import { CrlfHasher, normalizeChunk } from '../../mail/hash.js';
 import type {
   AppendInput,
   AppendResult,
@@ -20,9 +21,6 @@ import type {
   SpecialUse,
 } from '../../types.js';
 
-const SYSTEM_FLAGS = new Map(
-  ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'].map((f) => [f.toLowerCase(), f]),
-);
 /** One MULTIAPPEND (RFC 3502): Dovecot stores the batch in one transaction. */
 const APPEND_BATCH = { maxMessages: 64, maxBytes: 1024 * 1024 };
 /** Bigger messages go in an APPEND of their own. */
@@ -33,90 +31,6 @@ interface Ready {
   input: AppendInput;
   data: Buffer;
   sha256: string;
-}
-
-/** imapflow's command runner: not in its typings, but the way its own commands talk to the server. */
-interface RawExec {
-  exec(
-    command: string,
-    attributes: unknown[],
-    options?: object,
-  ): Promise<{ response: { attributes?: Array<{ section?: Array<{ value?: unknown }> }> }; next(): void }>;
-}
-
-/**
- * `5:7,9` from an APPENDUID answer, ascending. [] for anything malformed, or for a set larger
- * than `max` (the batch): a broken answer must not make us count to four billion.
- */
-export function expandUidSet(set: string, max = 10_000): number[] {
-  const out: number[] = [];
-  for (const part of set.split(',')) {
-    const m = /^(\d+)(?::(\d+))?$/.exec(part);
-    if (!m) return [];
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    const [lo, hi] = a <= b ? [a, b] : [b, a];
-    if (lo < 1 || out.length + (hi - lo + 1) > max) return [];
-    for (let u = lo; u <= hi; u++) out.push(u);
-  }
-  return out.sort((x, y) => x - y);
-}
-
-/** RFC 9051 atom: no specials, no controls, no spaces. */
-const ATOM = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
-
-/**
- * Which flags a folder keeps. `permanent` is PERMANENTFLAGS from a read-write SELECT
- * (undefined when the server sent none: then every flag is kept). \Recent is session
- * state, never sent and not reported as dropped.
- */
-export function filterFlags(
-  flags: string[],
-  permanent: Set<string> | undefined,
-): { keep: string[]; dropped: string[] } {
-  const allowed = new Set([...(permanent ?? [])].map((f) => f.toLowerCase()));
-  const keep: string[] = [];
-  const dropped: string[] = [];
-  for (const raw of flags) {
-    const lower = raw.toLowerCase();
-    if (lower === '\\recent') continue;
-    const flag = SYSTEM_FLAGS.get(lower) ?? raw;
-    const atom = flag.startsWith('\\') ? flag.slice(1) : flag;
-    const ok =
-      ATOM.test(atom) && (!permanent || allowed.has(lower) || (allowed.has('\\*') && !flag.startsWith('\\')));
-    if (!ok) dropped.push(raw);
-    else if (!keep.includes(flag)) keep.push(flag);
-  }
-  return { keep, dropped };
-}
-
-/**
- * Collect a message into one Buffer, as imapflow's append() takes no stream. Sinks run
- * appends one at a time, so this bounds memory to one message per connection. Bare LF
- * becomes CRLF (IMAP requires it; it is the one change mailferry allows), and the SHA-256
- * is taken over exactly the bytes sent.
- */
-export async function collectBody(body: Readable, sizeHint = 0): Promise<{ data: Buffer; sha256: string }> {
-  const hasher = new CrlfHasher();
-  // One buffer of the announced size, filled in place: a list of chunks joined at the end
-  // would hold the message twice (imapflow copies it once more when it builds the command).
-  let data = Buffer.allocUnsafe(Math.max(sizeHint + 256, 1024));
-  let used = 0;
-  let prevCR = false;
-  for await (const chunk of body as AsyncIterable<Buffer | string>) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    hasher.update(buf);
-    const norm = normalizeChunk(buf, prevCR);
-    if (buf.length) prevCR = buf[buf.length - 1] === 0x0d;
-    if (used + norm.length > data.length) {
-      const grown = Buffer.allocUnsafe(Math.max(data.length * 2, used + norm.length));
-      data.copy(grown, 0, 0, used);
-      data = grown;
-    }
-    norm.copy(data, used);
-    used += norm.length;
-  }
-  return { data: data.subarray(0, used), sha256: hasher.digest() };
 }
 
 class ImapSink implements Sink {
@@ -162,7 +76,7 @@ class ImapSink implements Sink {
    */
   private async create(name: string, subscribed = true, use?: SpecialUse): Promise<void> {
     const { client } = this.session;
-    const path = normalizePath(client, name);
+    const path = serverPath(client, name);
     const created = await this.session
       .guard(
         'folder',
@@ -197,18 +111,7 @@ class ImapSink implements Sink {
   private async createSpecial(path: string, use: SpecialUse): Promise<'special' | false> {
     const { client } = this.session;
     if (!client.capabilities.has('CREATE-SPECIAL-USE')) return false;
-    const raw = client as unknown as RawExec;
-    try {
-      const res = await raw.exec('CREATE', [
-        { type: 'ATOM', value: encodePath(client, path) },
-        [{ type: 'ATOM', value: 'USE' }, [{ type: 'ATOM', value: use }]],
-      ]);
-      res.next();
-      return 'special';
-    } catch (err) {
-      if ((err as { responseStatus?: string }).responseStatus !== 'NO') throw err;
-      return false;
-    }
+    return (await createSpecialUse(client, path, use)) ? 'special' : false;
   }
 
   private async listed(path: string): Promise<boolean> {
@@ -305,7 +208,7 @@ class ImapSink implements Sink {
    */
   private async writable(folder: string): Promise<void> {
     const box = this.session.client.mailbox || undefined;
-    if (box?.readOnly && box.path === normalizePath(this.session.client, folder))
+    if (box?.readOnly && box.path === serverPath(this.session.client, folder))
       await this.session.withFolder(folder, false, async () => undefined);
   }
 
@@ -335,31 +238,20 @@ class ImapSink implements Sink {
   private async appendMany(folder: string, jobs: Array<BatchJob<Ready, AppendResult>>): Promise<void> {
     const permanent = await this.permanentFlags(folder);
     await this.writable(folder);
-    const { client } = this.session;
-    const binary = client.capabilities.has('BINARY');
     const results: AppendResult[] = [];
-    const attributes: unknown[] = [
-      { type: 'ATOM', value: encodePath(client, normalizePath(client, folder)) },
-    ];
+    const messages: AppendMessage[] = [];
     for (const { item } of jobs) {
       const { keep, dropped } = filterFlags(item.input.flags, permanent);
-      attributes.push(keep.map((f) => ({ type: 'ATOM', value: f })));
-      const date = item.input.internalDate && formatDateTime(item.input.internalDate);
-      if (date) attributes.push({ type: 'STRING', value: date });
-      attributes.push({ type: 'LITERAL', value: item.data, isLiteral8: binary && item.data.includes(0) });
+      const { internalDate } = item.input;
+      messages.push(
+        internalDate ? { flags: keep, internalDate, data: item.data } : { flags: keep, data: item.data },
+      );
       results.push(dropped.length ? { sha256: item.sha256, droppedFlags: dropped } : { sha256: item.sha256 });
     }
-    const raw = client as unknown as RawExec;
     let uids: number[];
     try {
       uids = await this.creatingOnce(folder, () =>
-        this.session.guard('append', folder, async () => {
-          const res = await raw.exec('APPEND', attributes);
-          res.next();
-          const code = res.response.attributes?.[0]?.section;
-          const isUid = String(code?.[0]?.value ?? '').toUpperCase() === 'APPENDUID';
-          return isUid ? expandUidSet(String(code?.[2]?.value ?? ''), jobs.length) : [];
-        }),
+        this.session.guard('append', folder, () => multiAppend(this.session.client, folder, messages)),
       );
     } catch (err) {
       const whole = err instanceof LimitError || (err instanceof MailferryError && err.retryable);
@@ -390,34 +282,9 @@ class ImapSink implements Sink {
     });
   }
 
-  /**
-   * UIDs of messages with this identity (Message-ID and size; without a Message-ID, size and
-   * internal date), for settling an APPEND whose answer was lost with the connection.
-   */
-  async find(folder: string, meta: MessageMeta): Promise<string[]> {
-    const { client } = this.session;
-    return this.session.withFolder(folder, true, async () => {
-      const query = meta.messageId
-        ? { header: { 'message-id': meta.messageId } }
-        : { larger: meta.size - 1, smaller: meta.size + 1 };
-      const uids =
-        (await this.session.guard('folder', folder, () => client.search(query, { uid: true }))) || [];
-      if (!uids.length) return [];
-      const found: string[] = [];
-      const wanted = meta.internalDate ? Math.floor(meta.internalDate.getTime() / 1000) : undefined;
-      for await (const m of client.fetch(
-        uids,
-        { uid: true, size: true, internalDate: true, envelope: !meta.messageId },
-        { uid: true },
-      )) {
-        const when = m.internalDate ? Math.floor(new Date(m.internalDate).getTime() / 1000) : undefined;
-        // Size and date alone are no identity: a message with a Message-ID is another message.
-        if (!meta.messageId && m.envelope?.messageId) continue;
-        if (m.size === meta.size && (meta.messageId || wanted === undefined || when === wanted))
-          found.push(String(m.uid));
-      }
-      return found;
-    });
+  /** UIDs of messages with this identity, for settling an APPEND whose answer was lost. */
+  find(folder: string, meta: MessageMeta): Promise<string[]> {
+    return findByIdentity(this.session, folder, meta);
   }
 
   close(): Promise<void> {
