@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MboxrdCodec } from '../../src/formats/mbox/mboxrd.js';
 import { CrlfHasher, crlfSha256, normalizeChunk } from '../../src/mail/hash.js';
-import { MboxrdPerLine, normalizeChunkPerByte } from './reference-scanners.js';
+import { DotDecoder } from '../../src/pop3/dot.js';
+import { DotDecoderPerLine, MboxrdPerLine, normalizeChunkPerByte } from './reference-scanners.js';
 
 /**
  * The scanners on the message path jump with indexOf instead of looking at every byte. For
@@ -108,5 +109,42 @@ describe('CRLF normalisation with indexOf jumps', () => {
     const crlf = Buffer.from('a\r\nb\r\n');
     expect(normalizeChunk(crlf, false)).toBe(crlf);
     expect(normalizeChunk(Buffer.from('\na\nb\r\n\n'), true).toString()).toBe('\na\r\nb\r\n\r\n');
+  });
+});
+
+describe('POP3 dot-unstuffing with indexOf jumps', () => {
+  /** Bytes emitted and the terminator's offset in the whole input, -1 if none. */
+  function decodeAll(d: { decode(c: Buffer, f: number, e: (b: Buffer) => void): number }, chunks: Buffer[]) {
+    const out: Buffer[] = [];
+    let offset = 0;
+    for (const chunk of chunks) {
+      const end = d.decode(chunk, 0, (b) => out.push(Buffer.from(b)));
+      if (end >= 0) return { bytes: Buffer.concat(out), end: offset + end };
+      offset += chunk.length;
+    }
+    return { bytes: Buffer.concat(out), end: -1 };
+  }
+
+  it('equals the per-line decoder on any input at any chunk split', () => {
+    const wire = fc.array(
+      fc.oneof(
+        {
+          weight: 4,
+          arbitrary: fc.constantFrom('\r\n.', '\r\n..', '.\r\n', '\r\n', '\r', '\n', '.', 'ab', '.\r'),
+        },
+        { weight: 1, arbitrary: fc.integer({ min: 60, max: 300 }).map((n) => 'Q'.repeat(n)) },
+      ),
+      { maxLength: 60 },
+    );
+    fc.assert(
+      fc.property(wire, cuts, (parts, at) => {
+        const data = Buffer.from(parts.join(''), 'latin1');
+        const want = decodeAll(new DotDecoderPerLine(), [data]);
+        const got = decodeAll(new DotDecoder(), split(data, at));
+        expect(got.end).toBe(want.end);
+        expect(got.bytes.toString('latin1')).toBe(want.bytes.toString('latin1'));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

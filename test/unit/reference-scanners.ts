@@ -87,3 +87,83 @@ export class MboxrdPerLine {
     return held;
   }
 }
+
+const CR = 0x0d;
+const DOT = 0x2e;
+const CR_ONLY = Buffer.from([CR]);
+
+enum State {
+  /** Right after CRLF (or at the start of the body). */
+  LineStart,
+  /** Inside a line. */
+  Mid,
+  /** A dot at line start was seen and dropped. */
+  Dot,
+  /** ".\r" at line start: the CR is held back until we know whether LF follows. */
+  DotCr,
+}
+
+/** Old DotDecoder: moves from LF to LF. */
+export class DotDecoderPerLine {
+  private state = State.LineStart;
+  /** Whether the last byte of the previous chunk was CR, for a CRLF split across chunks. */
+  private carryCr = false;
+
+  /**
+   * Decode `chunk` from `from`, handing each run of message bytes to `emit` (views into
+   * `chunk`, never copies). Returns the index just after the terminator, or -1 if the body
+   * goes on in the next chunk.
+   */
+  decode(chunk: Buffer, from: number, emit: (bytes: Buffer) => void): number {
+    const len = chunk.length;
+    let i = from;
+    let seg = from;
+    const flush = (to: number) => {
+      if (to > seg) emit(chunk.subarray(seg, to));
+    };
+    while (i < len) {
+      if (this.state === State.Mid) {
+        const nl = chunk.indexOf(LF, i);
+        if (nl < 0) {
+          i = len;
+          break;
+        }
+        const crBefore = nl > from ? chunk[nl - 1] === CR : this.carryCr;
+        if (crBefore) this.state = State.LineStart;
+        i = nl + 1;
+      } else if (this.state === State.LineStart) {
+        if (chunk[i] === DOT) {
+          flush(i);
+          i++;
+          seg = i;
+          this.state = State.Dot;
+        } else {
+          this.state = State.Mid;
+        }
+      } else if (this.state === State.Dot) {
+        if (chunk[i] === CR) {
+          i++;
+          seg = i;
+          this.state = State.DotCr;
+        } else {
+          this.state = State.Mid;
+        }
+      } else if (chunk[i] === LF) {
+        this.reset();
+        return i + 1;
+      } else {
+        // ".\r" followed by something else: the dot was stuffing, the CR is content.
+        emit(CR_ONLY);
+        this.state = State.Mid;
+      }
+    }
+    flush(len);
+    if (len > from) this.carryCr = chunk[len - 1] === CR;
+    return -1;
+  }
+
+  reset(): void {
+    this.state = State.LineStart;
+    this.carryCr = false;
+  }
+}
