@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
+const CR = 0x0d;
+const LF = 0x0a;
+
 /**
  * Rewrites bare LF as CRLF, at any chunk boundary. This is the only change mailferry
  * allows between source and sink bytes, so hashes are taken after it.
@@ -10,25 +13,32 @@ export class CrlfNormalizer extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.push(normalizeChunk(chunk, this.lastWasCR));
-    if (chunk.length) this.lastWasCR = chunk[chunk.length - 1] === 0x0d;
+    if (chunk.length) this.lastWasCR = chunk[chunk.length - 1] === CR;
     done();
   }
 }
 
-/** Normalise one chunk; `prevCR` says whether the previous chunk ended with CR. */
+/**
+ * Normalise one chunk; `prevCR` says whether the previous chunk ended with CR. It jumps from LF
+ * to LF with indexOf (native memchr) instead of looking at every byte: mail lines average well
+ * over 50 bytes, and CRLF mail, the usual case, is handed back as it is, without a copy.
+ */
 export function normalizeChunk(chunk: Buffer, prevCR: boolean): Buffer {
   let extra = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    if (chunk[i] === 0x0a && !(i === 0 ? prevCR : chunk[i - 1] === 0x0d)) extra++;
+  for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, nl + 1)) {
+    if (!(nl === 0 ? prevCR : chunk[nl - 1] === CR)) extra++;
   }
   if (extra === 0) return chunk;
   const out = Buffer.allocUnsafe(chunk.length + extra);
   let o = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    const b = chunk[i]!;
-    if (b === 0x0a && !(i === 0 ? prevCR : chunk[i - 1] === 0x0d)) out[o++] = 0x0d;
-    out[o++] = b;
+  let from = 0;
+  for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, nl + 1)) {
+    if (nl === 0 ? prevCR : chunk[nl - 1] === CR) continue;
+    o += chunk.copy(out, o, from, nl);
+    out[o++] = CR;
+    from = nl;
   }
+  chunk.copy(out, o, from);
   return out;
 }
 
@@ -40,7 +50,7 @@ export class CrlfHasher {
 
   update(chunk: Buffer): void {
     const norm = normalizeChunk(chunk, this.prevCR);
-    if (chunk.length) this.prevCR = chunk[chunk.length - 1] === 0x0d;
+    if (chunk.length) this.prevCR = chunk[chunk.length - 1] === CR;
     this.bytes += norm.length;
     this.hash.update(norm);
   }

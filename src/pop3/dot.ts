@@ -9,6 +9,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
 const CR_ONLY = Buffer.from([CR]);
+const CRLF_DOT = Buffer.from('\r\n.', 'latin1');
 
 enum State {
   /** Right after CRLF (or at the start of the body). */
@@ -40,14 +41,7 @@ export class DotDecoder {
     };
     while (i < len) {
       if (this.state === State.Mid) {
-        const nl = chunk.indexOf(LF, i);
-        if (nl < 0) {
-          i = len;
-          break;
-        }
-        const crBefore = nl > from ? chunk[nl - 1] === CR : this.carryCr;
-        if (crBefore) this.state = State.LineStart;
-        i = nl + 1;
+        i = this.skipToDotLine(chunk, from, i);
       } else if (this.state === State.LineStart) {
         if (chunk[i] === DOT) {
           flush(i);
@@ -77,6 +71,28 @@ export class DotDecoder {
     flush(len);
     if (len > from) this.carryCr = chunk[len - 1] === CR;
     return -1;
+  }
+
+  /**
+   * In Mid state from `i`: only a line starting with a dot needs the state machine, so jump to
+   * the next "\r\n." (a native search; lines between need nothing). Without one, the chunk's
+   * end decides: after a CRLF it is a line start. A CRLF split across chunks is seen through
+   * carryCr. Returns where to go on; `len` when the chunk is done.
+   */
+  private skipToDotLine(chunk: Buffer, from: number, i: number): number {
+    const len = chunk.length;
+    if (i === from && this.carryCr && chunk[i] === LF) {
+      this.state = State.LineStart;
+      return i + 1;
+    }
+    const at = chunk.indexOf(CRLF_DOT, i);
+    if (at >= 0) {
+      this.state = State.LineStart;
+      return at + 2;
+    }
+    const lineStartAtEnd = len - 2 >= i && chunk[len - 1] === LF && chunk[len - 2] === CR;
+    if (lineStartAtEnd) this.state = State.LineStart;
+    return len;
   }
 
   reset(): void {

@@ -13,6 +13,23 @@ const GT = 0x3e;
 const LF = 0x0a;
 const GT_BUF = Buffer.from('>');
 const QUOTED_FROM = Buffer.from('>From ');
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * From inside a line whose start was dealt with (at `pos`), the next line start that needs the
+ * state machine: one whose line holds "From " after nothing but '>'s, else the last line start
+ * of the chunk (its line may go on in the next chunk); -1 for none. Both searches are native
+ * (memchr-like), so lines that cannot need quoting, nearly all of them, cost nothing in JS.
+ */
+function nextLineToCheck(chunk: Buffer, pos: number): number {
+  for (let f = chunk.indexOf(FROM, pos); f >= 0; f = chunk.indexOf(FROM, f + 1)) {
+    let q = f;
+    while (q > pos && chunk[q - 1] === GT) q--;
+    if (q > pos && chunk[q - 1] === LF) return q;
+  }
+  const nl = chunk.lastIndexOf(LF);
+  return nl >= pos ? nl + 1 : -1;
+}
 
 export type QuoteMode = 'quote' | 'unquote';
 
@@ -33,9 +50,9 @@ export class MboxrdCodec {
     let pos = 0;
     while (pos < chunk.length) {
       if (!this.atLineStart) {
-        const nl = chunk.indexOf(LF, pos);
-        if (nl < 0) break;
-        pos = nl + 1;
+        const next = nextLineToCheck(chunk, pos);
+        if (next < 0) break;
+        pos = next;
         this.startLine();
         continue;
       }
@@ -63,6 +80,7 @@ export class MboxrdCodec {
         this.atLineStart = false;
       }
     }
+    if (run === 0 && out.length === 0) return chunk;
     if (run < chunk.length) out.push(chunk.subarray(run));
     return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
@@ -87,6 +105,7 @@ export class MboxrdCodec {
   }
 
   private release(): Buffer {
+    if (this.matched === 0 && !this.heldGt) return EMPTY;
     const from = FROM.subarray(0, this.matched);
     const held = this.heldGt ? Buffer.concat([GT_BUF, from]) : Buffer.from(from);
     this.matched = 0;

@@ -1,10 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createDeflateRaw, deflateRawSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { LimitError, MessageError } from '../../errors.js';
 import { crc32 } from './crc.js';
 import type { JournalEntry } from './journal.js';
+import { deflatePieces, PieceDeflater } from './pieces.js';
 import {
   type EntryRecord,
   encodeCentralHeader,
@@ -25,58 +24,68 @@ export interface AddEntryOptions {
   onData?: (chunk: Buffer) => void;
   /** Caller data journaled with the entry; called once the data is written. */
   meta?: () => Record<string, unknown>;
-  /** Expected size: entries up to SMALL_ENTRY are read whole and deflated in one call. */
+  /** Expected size: entries up to AHEAD_ENTRY are read whole and deflated ahead (off the main thread). */
   sizeHint?: number;
 }
 
 /**
- * A zlib stream per entry costs a deflate state of a few hundred KB and several stream hops;
- * for ordinary mail that was most of the time spent per message. Small bodies are deflated in
- * one synchronous call instead (tens of microseconds at level 3); big ones still stream.
+ * Entries up to this size (by their hint) are read whole as soon as they are added and deflated
+ * on zlib's thread pool while earlier entries are still being written: the main thread goes on
+ * with the next message meanwhile. Larger ones stream, in pieces (pieces.ts).
  */
-const SMALL_ENTRY = 256 * 1024;
+export const AHEAD_ENTRY = 1024 * 1024;
+
+/** An entry's bytes, read and compressed ahead of its turn. */
+export interface PreparedEntry {
+  crc: number;
+  size: number;
+  /** What goes into the archive after the local header (compressed, or stored as is). */
+  data: Buffer[];
+}
+
+/** Read `body` whole (CRC, size, onData on the way) and compress it; see AHEAD_ENTRY. */
+export async function prepareEntry(
+  options: AddEntryOptions,
+  body: AsyncIterable<Buffer | string>,
+  level: number,
+): Promise<PreparedEntry> {
+  const tap = new CrcTap(options.onData);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) {
+    // Copied when stored: a source may reuse its buffers.
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    tap.see(buf);
+    chunks.push(buf);
+  }
+  const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const data = options.method === 'store' ? [Buffer.from(raw)] : await deflatePieces(raw, level);
+  return { crc: tap.crc, size: tap.size, data };
+}
 
 /**
  * Stream one entry at the end of `out`. Small entries stay in memory with their final header
  * until `out` is flushed (at the next commit: many messages, one write); a large one is
  * written as it comes and its header patched in place at the end. On any failure the entry
- * is discarded, on disk or in memory, and the error rethrown.
+ * is discarded, on disk or in memory, and the error rethrown. `body` is either the stream or
+ * what prepareEntry() made of it.
  */
 export async function writeEntryAt(
   out: GatheredWrites,
   level: number,
   options: AddEntryOptions,
-  body: Readable,
+  body: Readable | Promise<PreparedEntry>,
 ): Promise<JournalEntry> {
   const offset = out.end;
   const method = options.method === 'store' ? METHOD_STORE : METHOD_DEFLATE;
   const header = encodeLocalHeader({ ...options, method, crc: 0, compressedSize: 0, size: 0 });
   try {
     out.push(header);
-    const tap = new CrcTap(options.onData);
-    // Deflate hands out fresh buffers; a source's chunks are copied in case it reuses them.
-    const sink = async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) await out.add(method === METHOD_STORE ? Buffer.from(chunk) : chunk);
-    };
-    if ((options.sizeHint ?? Number.POSITIVE_INFINITY) <= SMALL_ENTRY) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of body as AsyncIterable<Buffer | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        tap.see(buf);
-        chunks.push(buf);
-      }
-      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      await out.add(method === METHOD_STORE ? Buffer.from(raw) : deflateRawSync(raw, { level }));
-    } else if (method === METHOD_DEFLATE) {
-      await pipeline(body, tap, createDeflateRaw({ level, chunkSize: 64 << 10 }), sink);
-    } else {
-      await pipeline(body, tap, sink);
-    }
+    const { crc, size } = await writeData(out, level, options, body);
     const csize = out.end - offset - header.length;
-    if (tap.size >= U32_MAX || csize >= U32_MAX) {
+    if (size >= U32_MAX || csize >= U32_MAX) {
       throw new MessageError('ETOOBIG', `${options.name}: 4 GiB or more, too big for a zip entry`);
     }
-    const sizes = patchLocalSizes(tap.crc, csize, tap.size);
+    const sizes = patchLocalSizes(crc, csize, size);
     if (out.flushed <= offset) sizes.copy(header, LOCAL_CRC_OFFSET);
     else await out.writeAt(sizes, offset + LOCAL_CRC_OFFSET);
     return {
@@ -85,9 +94,9 @@ export async function writeEntryAt(
       offset,
       end: out.end,
       method,
-      crc: tap.crc,
+      crc,
       csize,
-      size: tap.size,
+      size,
       mtime: options.mtime.getTime(),
       ...(options.meta ? { meta: options.meta() } : {}),
     };
@@ -95,6 +104,33 @@ export async function writeEntryAt(
     await out.discardFrom(offset).catch(() => {});
     throw diskError(err, out.path);
   }
+}
+
+/** The entry's data after its header; returns CRC and size of the uncompressed bytes. */
+async function writeData(
+  out: GatheredWrites,
+  level: number,
+  options: AddEntryOptions,
+  body: Readable | Promise<PreparedEntry>,
+): Promise<{ crc: number; size: number }> {
+  if (body instanceof Promise) {
+    const prepared = await body;
+    for (const piece of prepared.data) await out.add(piece);
+    return prepared;
+  }
+  if ((options.sizeHint ?? Number.POSITIVE_INFINITY) <= AHEAD_ENTRY) {
+    return writeData(out, level, options, prepareEntry(options, body, level));
+  }
+  const tap = new CrcTap(options.onData);
+  const deflater = options.method === 'store' ? undefined : new PieceDeflater(level, (p) => out.add(p));
+  for await (const chunk of body as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    tap.see(buf);
+    // Stored bytes are copied: a source may reuse its buffers.
+    await (deflater ? deflater.write(buf) : out.add(Buffer.from(buf)));
+  }
+  await deflater?.end();
+  return tap;
 }
 
 const GATHER_BYTES = 1 << 20;
@@ -178,23 +214,16 @@ export async function writeCentralDirectory(
 }
 
 /** Computes CRC-32 and size of the uncompressed bytes on their way to deflate. */
-class CrcTap extends Transform {
+class CrcTap {
   crc = 0;
   size = 0;
 
-  constructor(private readonly onData?: (chunk: Buffer) => void) {
-    super();
-  }
+  constructor(private readonly onData?: (chunk: Buffer) => void) {}
 
   see(chunk: Buffer): void {
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
     this.onData?.(chunk);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.see(chunk);
-    done(null, chunk);
   }
 }
 

@@ -5,8 +5,11 @@ import type { Readable } from 'node:stream';
 import { UsageError } from '../../errors.js';
 import {
   type AddEntryOptions,
+  AHEAD_ENTRY,
   diskError,
   GatheredWrites,
+  type PreparedEntry,
+  prepareEntry,
   toEntryRecord,
   writeCentralDirectory,
   writeEntryAt,
@@ -155,9 +158,13 @@ export class ZipWriter {
     // The body may fail while it waits its turn (a source connection reset); without a listener
     // that would crash the process. The error stays on the stream, and the pipeline rethrows it.
     body.on('error', () => {});
+    // Small entries are read and compressed now, beside the entries ahead of them in the queue.
+    const ahead = (options.sizeHint ?? Number.POSITIVE_INFINITY) <= AHEAD_ENTRY;
+    const data = ahead ? prepareEntry(options, body, this.opts.level) : body;
+    if (data instanceof Promise) data.catch(() => {}); // awaited in turn, in writeEntryAt
     const { entry, durable } = await this.serial(async () => {
       try {
-        const rec = await this.appendEntry(options, body);
+        const rec = await this.appendEntry(options, data);
         const durable = new Promise<void>((resolve, reject) => this.pending.push({ resolve, reject }));
         durable.catch(() => {}); // awaited below; avoid an unhandled rejection in the meantime
         this.pendingBytes += rec.end - rec.offset;
@@ -237,7 +244,10 @@ export class ZipWriter {
     await this.syncArchive();
   }
 
-  private async appendEntry(options: AddEntryOptions, body: Readable): Promise<JournalEntry> {
+  private async appendEntry(
+    options: AddEntryOptions,
+    body: Readable | Promise<PreparedEntry>,
+  ): Promise<JournalEntry> {
     await this.reopenIfFinished();
     const rec = await writeEntryAt(this.out, this.opts.level, options, body);
     this.dataEnd = rec.end;

@@ -63,11 +63,13 @@ export class MboxFolder {
     if (!this.pendingBytes) return;
     await this.openHandles();
     if (!this.intentOpen) await this.recordIntent();
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    // One writev of the gathered pieces: no copy into one buffer first.
+    const bufs = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    await writeFully(this.mbox!, buf, this.written);
-    this.written += buf.length;
+    await writevFully(this.mbox!, bufs, this.written);
+    this.written += bytes;
   }
 
   async appendSidecar(text: string): Promise<void> {
@@ -258,6 +260,20 @@ export async function writeFully(fh: FileHandle, buf: Buffer, position: number):
   while (done < buf.length) {
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
     done += bytesWritten;
+  }
+}
+
+/** writev until every byte is out: a write may be short (a signal, a nearly full disk). */
+export async function writevFully(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
+  let at = position;
+  let rest = bufs;
+  while (rest.length) {
+    let { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let i = 0;
+    while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (rest.length && bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
   }
 }
 
