@@ -75,6 +75,12 @@ function fileTarget(to: SinkKind, dir: string): string {
   return to === 'mbox' ? `mbox:${join(dir, 'mbox')}` : `zip:${join(dir, 'out.zip')}`;
 }
 
+/** MAILFERRY_BENCH_NODE_OPTIONS: node flags for mailferry runs only (e.g. --heap-prof to find memory holders). */
+function nodeOptions(): NodeJS.ProcessEnv {
+  const extra = process.env.MAILFERRY_BENCH_NODE_OPTIONS;
+  return extra ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${extra}`.trim() } : {};
+}
+
 function mailferry(
   env: BenchEnv,
   from: 'imap' | 'pop3',
@@ -100,7 +106,7 @@ function mailferry(
       const spec: RunSpec = {
         cmd: env.mailferry.cmd,
         args,
-        env: { ...process.env, ...env.mailferry.env, ...passwords },
+        env: { ...process.env, ...env.mailferry.env, ...passwords, ...nodeOptions() },
       };
       return {
         spec,

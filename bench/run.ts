@@ -58,7 +58,8 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a whole number above 0`);
     return v;
   };
-  const jobs = (value('jobs') ?? JOB_IDS.join(',')).split(',').filter(Boolean);
+  // --jobs none: only the --big-folder run.
+  const jobs = (value('jobs') ?? JOB_IDS.join(',')).split(',').filter((j) => j && j !== 'none');
   const unknown = jobs.filter((j) => !(JOB_IDS as readonly string[]).includes(j));
   if (unknown.length) throw new Error(`unknown job ${unknown.join(', ')}; jobs: ${JOB_IDS.join(', ')}`);
   const corpus = value('corpus') ?? 'spamassassin';

@@ -218,22 +218,22 @@ export class ImapSession {
       const box = this.client.mailbox;
       if (!box) throw new ConnectionError('ECLOSED', `connection to ${this.endpoint.host} closed`);
       const since = Math.max(1, options.sinceUid ?? 1);
-      const rows: FetchMessageObject[] = [];
+      const messages: MessageMeta[] = [];
       // Some servers (Courier) send no UIDNEXT on SELECT: then only EXISTS says whether to fetch.
       const uidNext = box.uidNext || undefined;
       if (box.exists > 0 && (uidNext === undefined || since < uidNext)) {
         const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
-        // Collect first: another command inside this loop would deadlock the connection.
+        // Collect first: another command inside this loop would deadlock the connection. Each row
+        // becomes a small MessageMeta at once: imapflow's row objects are not kept per folder.
         await this.guard('folder', folder.name, async () => {
           const seen = new Set<number>();
           for await (const m of this.client.fetch(`${since}:*`, query, { uid: true })) {
             this.checkRow(folder.name, m, seen, box.exists);
-            rows.push(m);
+            // `N:*` also returns the highest UID when it is below N.
+            if (m.uid >= since) messages.push(messageMeta(m));
           }
         });
       }
-      // `N:*` also returns the highest UID when it is below N.
-      const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
       return {
         folder,
         // A server may leave UIDVALIDITY out: then UIDs cannot carry a resume, identity matching does.
@@ -316,12 +316,25 @@ export function folderInfo(entry: ListResponse): FolderInfo {
   return info;
 }
 
+/** One shared array per flag combination: 100,000 messages hold a few arrays, not 100,000. */
+const flagSets = new Map<string, string[]>();
+
+function internFlags(flags: Set<string> | undefined): string[] {
+  // \Recent belongs to the session, not the message: it is never copied.
+  const list = [...(flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent');
+  const key = list.join(' ');
+  const known = flagSets.get(key);
+  if (known) return known;
+  if (flagSets.size < 1024) flagSets.set(key, list);
+  return list;
+}
+
 export function messageMeta(m: FetchMessageObject): MessageMeta {
   const meta: MessageMeta = {
     id: String(m.uid),
     size: m.size ?? 0,
     // \Recent belongs to the session, not the message: it is never copied.
-    flags: [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent'),
+    flags: internFlags(m.flags),
   };
   if (m.internalDate) meta.internalDate = new Date(m.internalDate);
   const messageId = messageIdOf(m.headers);
