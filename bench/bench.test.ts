@@ -2,12 +2,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { encodeMutf7 } from '../test/rig/seed.js';
-import { measure, median } from './measure.js';
-import { countMaildir, getmailSpec, mbsyncSpec, mpopSpec } from './peers.js';
+import { measure, median, parseTime } from './measure.js';
+import { countMaildir, getmailSpec, mbsyncImapSpec, mbsyncSpec, mpopSpec } from './peers.js';
 import { selfTimes, top } from './profile.js';
 import { encodeMailbox, imapDate, rawAppend } from './raw-append.js';
+import { realisticFolders, realisticMessage, smallMessage } from './realistic.js';
 import { evaluateTargets, type Summary } from './report.js';
 import { scaledFolders, spread } from './setup.js';
 
@@ -151,7 +153,9 @@ describe('measure', () => {
 describe('peers', () => {
   const src = { host: '127.0.0.1', port: 1143, user: 'bench', password: 's3cret-pw' };
   it('keeps passwords in 0600 config files, never on the command line; TLS verified with the CA', () => {
-    for (const make of [mbsyncSpec, mpopSpec, getmailSpec]) {
+    const imapToImap = (a: typeof src, dir: string, ca: string) =>
+      mbsyncImapSpec(a, { ...a, user: 'dst', password: 'dst-pw-2' }, dir, ca);
+    for (const make of [mbsyncSpec, imapToImap, mpopSpec, getmailSpec]) {
       const dir = tempDir();
       const spec = make(src, dir, '/rig/ca.pem');
       expect(spec.args.join(' ')).not.toContain(src.password);
@@ -191,6 +195,7 @@ describe('seeding plan', () => {
 
 describe('targets', () => {
   const row = (job: string, tool: string, rate: number, extra: Partial<Summary> = {}): Summary => ({
+    corpus: 'realistic',
     job,
     title: job,
     tool,
@@ -202,29 +207,47 @@ describe('targets', () => {
     ...extra,
   });
 
-  it('compares mailferry with each peer and marks misses', () => {
+  it('compares mailferry with each peer of the same corpus and marks misses', () => {
     const all = [
-      row('pop3-mbox', 'mailferry → mbox', 500, { noopSeconds: 0.3, peakRssMb: 80 }),
-      row('pop3-mbox', 'mpop → Maildir', 400),
-      row('pop3-mbox', 'getmail6 → Maildir', 60),
+      row('pop3-mbox', 'mailferry → mbox', 500, { noopSeconds: 0.3, peakRssMb: 80, cpuPer100Mb: 4 }),
+      row('pop3-mbox', 'mpop → Maildir', 400, { cpuPer100Mb: 1 }),
       row('imap-imap', 'mailferry', 80, { noopSeconds: 0.7, peakRssMb: 120 }),
+      row('imap-imap', 'mbsync IMAP→IMAP', 40),
       row('imap-imap', 'raw APPEND', 100),
+      // Another corpus's peer must not count.
+      row('imap-imap', 'mbsync IMAP→IMAP', 10, { corpus: 'spamassassin' }),
     ];
     const t = Object.fromEntries(evaluateTargets(all, 10_000).map((x) => [x.label, x]));
-    expect(t['POP3→mbox ≥ 1.0× mpop']?.verdict).toBe('PASS');
-    expect(t['POP3→mbox ≥ 10× getmail6']?.verdict).toBe('MISS');
-    expect(t['IMAP→IMAP ≥ 0.9× raw APPEND (1 connection)']).toMatchObject({
+    expect(t['realistic: POP3→mbox ≥ 1.0× mpop']?.verdict).toBe('PASS');
+    expect(t['realistic: POP3→mbox CPU/100 MB ≤ 3× mpop']).toMatchObject({ verdict: 'MISS' });
+    expect(t['realistic: IMAP→IMAP ≥ 2.5× imapsync (stand-in: mbsync IMAP→IMAP)']).toMatchObject({
       verdict: 'MISS',
-      detail: '0.80×',
+      detail: '2.00× (0.80× raw APPEND)',
     });
-    expect(t['no-op re-run < 0.5 s: imap-imap mailferry']?.verdict).toBe('MISS');
-    expect(t['peak RSS ≤ 100 MB (every mailferry run)']).toMatchObject({ verdict: 'MISS', detail: '120 MB' });
+    expect(t['realistic: no-op re-run ≤ 0.5 s: imap-imap mailferry']?.verdict).toBe('MISS');
+    expect(t['realistic: no-op re-run ≤ 0.5 s: pop3-mbox mailferry → mbox']?.verdict).toBe('PASS');
+    expect(t['realistic: peak RSS ≤ 100 MB (every mailferry run)']).toMatchObject({
+      verdict: 'MISS',
+      detail: '120 MB (imap-imap mailferry)',
+    });
+  });
+
+  it('judges the one big folder by its own 120 MB limit', () => {
+    const big = row('imap-big', 'mailferry → mbox', 300, {
+      corpus: 'small',
+      messages: 100_000,
+      peakRssMb: 110,
+    });
+    const t = evaluateTargets([big], 10_000);
+    expect(t).toEqual([
+      { label: '100,000 small messages in one folder: peak RSS ≤ 120 MB', verdict: 'PASS', detail: '110 MB' },
+    ]);
   });
 
   it('says n/a when a side has no successful round', () => {
     const all = [
-      row('pop3-imap', 'mailferry', 0, { messagesPerSecond: undefined }),
-      row('pop3-imap', 'raw APPEND', 9),
+      row('imap-file', 'mailferry → mbox', 0, { messagesPerSecond: undefined }),
+      row('imap-file', 'mbsync → Maildir', 9),
     ];
     expect(evaluateTargets(all, 2000)[0]).toMatchObject({ verdict: 'n/a' });
   });
@@ -234,11 +257,64 @@ describe('targets', () => {
       noopFailures: 3,
       errors: ['no-op: no-op re-run copied 6'],
     });
-    const t = evaluateTargets([s], 10_000).find((x) => x.label.startsWith('no-op'));
+    const t = evaluateTargets([s], 10_000).find((x) => x.label.includes('no-op'));
     expect(t).toMatchObject({
       verdict: 'MISS',
       detail: 'every re-run failed or copied again: no-op: no-op re-run copied 6',
     });
+  });
+});
+
+describe('realistic corpus', () => {
+  it('is deterministic and has the size mix of issue 12', () => {
+    expect(realisticMessage(7, 42).equals(realisticMessage(7, 42))).toBe(true);
+    expect(realisticMessage(7, 42).equals(realisticMessage(8, 42))).toBe(false);
+    const sizes = Array.from({ length: 600 }, (_, i) => realisticMessage(1, i).length).sort((a, b) => a - b);
+    const avg = sizes.reduce((a, b) => a + b, 0) / sizes.length;
+    expect(sizes[300]!).toBeGreaterThan(6_000);
+    expect(sizes[300]!).toBeLessThan(16_000);
+    expect(avg).toBeGreaterThan(40_000);
+    expect(avg).toBeLessThan(120_000);
+    const withAttachment = sizes.filter((s) => s > 100_000).length / sizes.length;
+    expect(withAttachment).toBeGreaterThan(0.04);
+    expect(withAttachment).toBeLessThan(0.16);
+  });
+
+  it('writes multipart/mixed mail with headers and incompressible base64 attachments', () => {
+    const raw = Array.from({ length: 200 }, (_, i) => realisticMessage(1, i)).find((m) =>
+      m.includes('Content-Type: application/pdf'),
+    );
+    expect(raw).toBeDefined();
+    const text = raw!.toString('latin1');
+    for (const h of ['Date:', 'From:', 'To:', 'Subject:', 'Message-ID:', 'Content-Type: multipart/mixed'])
+      expect(text).toContain(h);
+    const at = text.indexOf('\n\n', text.indexOf('Content-Type: application/pdf'));
+    const b64 = text.slice(at + 2, text.indexOf('\n--', at)).replace(/\n/g, '');
+    const bytes = Buffer.from(b64, 'base64');
+    expect(bytes.length).toBeGreaterThan(10_000);
+    expect(deflateRawSync(bytes).length).toBeGreaterThan(bytes.length * 0.98);
+    expect(realisticFolders(1000).map((f) => f.count)).toEqual([550, 200, 200, 50]);
+  });
+
+  it('makes small unique messages for the big-folder run', () => {
+    const a = smallMessage(3, 1);
+    expect(a.length).toBeLessThan(6_000);
+    expect(a.equals(smallMessage(3, 2))).toBe(false);
+  });
+});
+
+describe('GNU time', () => {
+  it('reads peak RSS and user+system CPU, after a non-zero exit line too', () => {
+    expect(parseTime('123456 1.25 0.50\n')).toEqual({ maxRssKb: 123456, cpuSeconds: 1.75 });
+    expect(parseTime('Command exited with non-zero status 1\n2048 0.01 0.02\n').maxRssKb).toBe(2048);
+  });
+
+  it('measures the CPU a child spends', async () => {
+    const m = await measure({
+      cmd: process.execPath,
+      args: ['-e', 'const t = Date.now(); while (Date.now() - t < 400) {}'],
+    });
+    expect(m.cpuSeconds).toBeGreaterThan(0.2);
   });
 });
 

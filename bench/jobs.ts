@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mailboxStatus } from '../test/rig/accounts.js';
 import { MAIL_USER } from '../test/rig/system.js';
 import type { Measured, RunSpec } from './measure.js';
-import { type Account, countMaildir, getmailSpec, mbsyncSpec, mpopSpec } from './peers.js';
+import { type Account, countMaildir, getmailSpec, mbsyncImapSpec, mbsyncSpec, mpopSpec } from './peers.js';
 import { type BenchEnv, newAccount, type SourceSet } from './setup.js';
 
 /** One run of one tool into a fresh target, and how to tell it delivered everything. */
@@ -75,14 +75,20 @@ function fileTarget(to: SinkKind, dir: string): string {
   return to === 'mbox' ? `mbox:${join(dir, 'mbox')}` : `zip:${join(dir, 'out.zip')}`;
 }
 
+/** MAILFERRY_BENCH_NODE_OPTIONS: node flags for mailferry runs only (e.g. --heap-prof to find memory holders). */
+function nodeOptions(): NodeJS.ProcessEnv {
+  const extra = process.env.MAILFERRY_BENCH_NODE_OPTIONS;
+  return extra ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${extra}`.trim() } : {};
+}
+
 function mailferry(
   env: BenchEnv,
   from: 'imap' | 'pop3',
   to: SinkKind,
   tool: string,
   extra: string[] = [],
+  source: SourceSet = from === 'imap' ? env.imap : env.pop3,
 ): Contender {
-  const source = from === 'imap' ? env.imap : env.pop3;
   return {
     tool,
     mailferry: true,
@@ -100,7 +106,7 @@ function mailferry(
       const spec: RunSpec = {
         cmd: env.mailferry.cmd,
         args,
-        env: { ...process.env, ...env.mailferry.env, ...passwords },
+        env: { ...process.env, ...env.mailferry.env, ...passwords, ...nodeOptions() },
       };
       return {
         spec,
@@ -136,6 +142,31 @@ function rawAppend(env: BenchEnv, source: SourceSet): Contender {
         async delivered(m) {
           if (m.code !== 0) throw new Error(toolError(m));
           return imapTotal(env, sink.user);
+        },
+      };
+    },
+  };
+}
+
+/** mbsync IMAP→IMAP into a fresh account: the stand-in for imapsync (not packaged in Debian bookworm). */
+function mbsyncImap(env: BenchEnv, source: SourceSet): Contender {
+  return {
+    tool: 'mbsync IMAP→IMAP',
+    mailferry: false,
+    async prepare(dir) {
+      const sink = await newAccount(env.rig, 'bench-mbsync', env.rig.ports.imaps);
+      const spec = mbsyncImapSpec(source.account, sink, dir, env.rig.caFile);
+      return {
+        spec,
+        async delivered(m) {
+          if (m.code !== 0) throw new Error(toolError(m));
+          return imapTotal(env, sink.user);
+        },
+        rerun: {
+          spec,
+          check(m) {
+            if (m.code !== 0) throw new Error(toolError(m));
+          },
         },
       };
     },
@@ -178,6 +209,7 @@ export function buildJobs(env: BenchEnv, ids: readonly string[]): Job[] {
       contenders: [
         mailferry(env, 'imap', 'imap', 'mailferry'),
         mailferry(env, 'imap', 'imap', 'mailferry --connections 1', ['--connections', '1']),
+        mbsyncImap(env, env.imap),
         rawAppend(env, env.imap),
       ],
     },
@@ -211,4 +243,17 @@ export function buildJobs(env: BenchEnv, ids: readonly string[]): Job[] {
     },
   ];
   return all.filter((j) => ids.includes(j.id));
+}
+
+/** One folder of many small messages (--big-folder): mailferry's memory, with mbsync for scale. */
+export function bigFolderJob(env: BenchEnv, source: SourceSet): Job {
+  return {
+    id: 'imap-big',
+    title: 'IMAP→mbox, one big folder',
+    source,
+    contenders: [
+      mailferry(env, 'imap', 'mbox', 'mailferry → mbox', [], source),
+      maildirPeer('mbsync → Maildir', source.account, (a, d) => mbsyncSpec(a, d, env.rig.caFile)),
+    ],
+  };
 }

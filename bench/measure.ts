@@ -18,6 +18,11 @@ export interface Measured {
   seconds: number;
   /** Peak resident memory of the tool's process tree, MB. */
   peakRssMb: number;
+  /**
+   * User + system CPU seconds of the tool and every child it waited for (GNU time reports the
+   * getrusage of its child, which covers the reaped grandchildren). NaN without GNU time.
+   */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
   timedOut: boolean;
@@ -91,7 +96,7 @@ export function measure(spec: RunSpec): Promise<Measured> {
   const timeFile = join(dir, 'time.out');
   const useTime = existsSync(GNU_TIME);
   const [cmd, args] = useTime
-    ? [GNU_TIME, ['-o', timeFile, '-f', '%M', spec.cmd, ...spec.args]]
+    ? [GNU_TIME, ['-o', timeFile, '-f', '%M %U %S', spec.cmd, ...spec.args]]
     : [spec.cmd, spec.args];
   const started = process.hrtime.bigint();
   const child = spawn(cmd, args, {
@@ -128,21 +133,28 @@ export function measure(spec: RunSpec): Promise<Measured> {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       clearTimeout(timer);
       const sampledKb = sampler.stop();
-      const timeKb = useTime ? readMaxRssKb(timeFile) : 0;
+      const time = useTime ? readTime(timeFile) : { maxRssKb: 0, cpuSeconds: Number.NaN };
       rmSync(dir, { recursive: true, force: true });
-      const peakRssMb = Math.max(sampledKb, timeKb) / 1024;
-      resolve({ code, signal, seconds, peakRssMb, stdout, stderr, timedOut });
+      const peakRssMb = Math.max(sampledKb, time.maxRssKb) / 1024;
+      resolve({ code, signal, seconds, peakRssMb, cpuSeconds: time.cpuSeconds, stdout, stderr, timedOut });
     });
   });
 }
 
-function readMaxRssKb(file: string): number {
+/** GNU time's "%M %U %S" line: max RSS of the largest process (KB), user and system seconds. */
+export function parseTime(text: string): { maxRssKb: number; cpuSeconds: number } {
+  // GNU time may print "Command exited with non-zero status N" before the format line.
+  const lines = text.trim().split('\n');
+  const [rss, user, sys] = (lines[lines.length - 1] ?? '').trim().split(/\s+/).map(Number);
+  const cpu = (user ?? Number.NaN) + (sys ?? Number.NaN);
+  return { maxRssKb: rss || 0, cpuSeconds: Number.isFinite(cpu) ? cpu : Number.NaN };
+}
+
+function readTime(file: string): { maxRssKb: number; cpuSeconds: number } {
   try {
-    // GNU time may print "Command exited with non-zero status N" before the format line.
-    const lines = readFileSync(file, 'utf8').trim().split('\n');
-    return Number(lines[lines.length - 1]) || 0;
+    return parseTime(readFileSync(file, 'utf8'));
   } catch {
-    return 0;
+    return { maxRssKb: 0, cpuSeconds: Number.NaN };
   }
 }
 

@@ -82,6 +82,46 @@ CopyArrivalDate yes
   return { cmd: 'mbsync', args: ['-c', rc, '-q', '-a'] };
 }
 
+/**
+ * mbsync copying every folder of one IMAP account into another (a Far and a Near IMAPStore): the
+ * IMAP→IMAP peer standing in for imapsync, which Debian bookworm does not package.
+ */
+export function mbsyncImapSpec(src: Account, dst: Account, dir: string, caFile: string): RunSpec {
+  const rc = join(dir, 'mbsyncrc');
+  const state = join(dir, 'state');
+  mkdirSync(state, { recursive: true });
+  const account = (name: string, a: Account) => `IMAPAccount ${name}
+Host ${mbsyncHost(a.host)}
+Port ${a.port}
+User ${a.user}
+Pass "${a.password}"
+SSLType IMAPS
+CertificateFile ${caFile}
+AuthMechs LOGIN
+`;
+  writeSecret(
+    rc,
+    `${account('src', src)}
+${account('dst', dst)}
+IMAPStore far
+Account src
+
+IMAPStore near
+Account dst
+
+Channel bench
+Far :far:
+Near :near:
+Patterns *
+Create Near
+Sync Pull
+SyncState ${state}/
+CopyArrivalDate yes
+`,
+  );
+  return { cmd: 'mbsync', args: ['-c', rc, '-q', '-a'] };
+}
+
 /** mpop fetching a POP3 account into a Maildir, keeping mail on the server. */
 export function mpopSpec(src: Account, dir: string, caFile: string): RunSpec {
   const rc = join(dir, 'mpoprc');

@@ -16,6 +16,11 @@ import {
 } from '../test/rig/seed.js';
 import type { Account } from './peers.js';
 import type { ManifestEntry } from './raw-append.js';
+import { realisticFolders, realisticMessage, smallMessage } from './realistic.js';
+import { seedGenerated } from './seed-generated.js';
+
+export const CORPORA = ['spamassassin', 'realistic'] as const;
+export type Corpus = (typeof CORPORA)[number];
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -28,6 +33,8 @@ export interface Command {
 
 /** A seeded source account and what the copies of it must contain. */
 export interface SourceSet {
+  /** Which corpus it was seeded from: the results group by it. */
+  corpus: string;
   account: Account;
   messages: number;
   /** Raw bytes as stored (LF line ends), the basis of MB/s for every tool. */
@@ -40,12 +47,15 @@ export interface BenchEnv {
   rig: RigInfo;
   work: string;
   n: number;
+  corpus: Corpus;
   mailferry: Command;
   /** 'dist' when the build succeeded, else 'tsx' (slower start, bigger RSS). */
   mailferryBuild: 'dist' | 'tsx';
   rawAppend: Command;
   imap: SourceSet;
   pop3: SourceSet;
+  /** One INBOX of many small messages (--big-folder), for the memory run. */
+  bigFolder?: SourceSet;
   /** With --profile: every mailferry run writes a .cpuprofile under here, one folder per tool. */
   profileDir?: string;
 }
@@ -98,7 +108,43 @@ function writeManifest(dir: string, seeded: SeededMessage[], flags?: string[]): 
   return manifest;
 }
 
-async function seedSource(rig: RigInfo, work: string, kind: 'imap' | 'pop3', n: number): Promise<SourceSet> {
+/** The realistic corpus (bench/realistic.ts), written straight to Maildir; seed 1 for IMAP, 2 for POP3. */
+async function seedRealistic(
+  rig: RigInfo,
+  work: string,
+  kind: 'imap' | 'pop3',
+  n: number,
+): Promise<SourceSet> {
+  const port = kind === 'imap' ? rig.ports.imaps : rig.ports.pop3s;
+  const account = await newAccount(rig, `bench-${kind}-real`, port);
+  const seed = kind === 'imap' ? 1 : 2;
+  const set = await seedGenerated(rig, account.user, {
+    folders: kind === 'imap' ? realisticFolders(n) : [{ name: 'INBOX', count: n }],
+    make: (i) => realisticMessage(seed, i),
+    manifestDir: join(work, `raw-${kind}-realistic`),
+    ...(kind === 'pop3' ? { flags: () => [], manifestFlags: ['\\Seen'] } : {}),
+  });
+  return { corpus: 'realistic', account, messages: set.messages, bytes: set.bytes, manifest: set.manifest! };
+}
+
+/** One INBOX of n small text messages (no raw-append copies: only mailferry's memory is asked). */
+export async function seedBigFolder(rig: RigInfo, n: number): Promise<SourceSet> {
+  const account = await newAccount(rig, 'bench-big', rig.ports.imaps);
+  const set = await seedGenerated(rig, account.user, {
+    folders: [{ name: 'INBOX', count: n }],
+    make: (i) => smallMessage(3, i),
+  });
+  return { corpus: 'small', account, messages: set.messages, bytes: set.bytes, manifest: '' };
+}
+
+async function seedSource(
+  rig: RigInfo,
+  work: string,
+  kind: 'imap' | 'pop3',
+  n: number,
+  corpus: Corpus,
+): Promise<SourceSet> {
+  if (corpus === 'realistic') return seedRealistic(rig, work, kind, n);
   // Every tool reads over implicit TLS, verified against the rig's CA: the same work for all.
   const port = kind === 'imap' ? rig.ports.imaps : rig.ports.pop3s;
   const account = await newAccount(rig, `bench-${kind}-src`, port);
@@ -108,7 +154,7 @@ async function seedSource(rig: RigInfo, work: string, kind: 'imap' | 'pop3', n: 
   const bytes = seeded.reduce((s, m) => s + m.raw.length, 0);
   // mailferry marks POP3 copies \Seen by default; raw-append does the same work.
   const manifest = writeManifest(join(work, `raw-${kind}`), seeded, kind === 'pop3' ? ['\\Seen'] : undefined);
-  return { account, messages: seeded.length, bytes, manifest };
+  return { corpus: 'spamassassin', account, messages: seeded.length, bytes, manifest };
 }
 
 /** Builds dist/ for the benchmark; falls back to tsx when another engineer's file does not compile. */
@@ -138,27 +184,32 @@ function rawAppendCommand(work: string): Command {
   return { cmd: process.execPath, args: [file] };
 }
 
+/** The tools every corpus shares: mailferry (built once) and raw-append. */
+export interface Tools {
+  mailferry: Command;
+  mailferryBuild: 'dist' | 'tsx';
+  rawAppend: Command;
+}
+
+export function prepareTools(work: string, log: (l: string) => void): Tools {
+  const { command, build } = mailferryCommand(log);
+  return { mailferry: command, mailferryBuild: build, rawAppend: rawAppendCommand(work) };
+}
+
 export async function prepare(
   rig: RigInfo,
   work: string,
   n: number,
+  corpus: Corpus,
+  tools: Tools,
   log: (l: string) => void,
 ): Promise<BenchEnv> {
-  const { command, build } = mailferryCommand(log);
   const started = performance.now();
-  const imap = await seedSource(rig, work, 'imap', n);
-  const pop3 = await seedSource(rig, work, 'pop3', n);
+  const imap = await seedSource(rig, work, 'imap', n, corpus);
+  const pop3 = await seedSource(rig, work, 'pop3', n, corpus);
+  const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
   log(
-    `bench: seeded ${imap.messages} IMAP and ${pop3.messages} POP3 messages in ${Math.round(performance.now() - started)} ms`,
+    `bench: ${corpus}: seeded ${imap.messages} IMAP (${mb(imap.bytes)} MB) and ${pop3.messages} POP3 messages (${mb(pop3.bytes)} MB) in ${Math.round(performance.now() - started)} ms`,
   );
-  return {
-    rig,
-    work,
-    n,
-    mailferry: command,
-    mailferryBuild: build,
-    rawAppend: rawAppendCommand(work),
-    imap,
-    pop3,
-  };
+  return { rig, work, n, corpus, ...tools, imap, pop3 };
 }

@@ -10,6 +10,7 @@ import type {
   FolderNamespace,
   FolderStatus,
   InventoryOptions,
+  MessageMeta,
 } from '../types.js';
 import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from '../util/net.js';
 import { paceLargeWrites } from '../util/paced-writes.js';
@@ -206,22 +207,22 @@ export class ImapSession {
       const box = this.client.mailbox;
       if (!box) throw new ConnectionError('ECLOSED', `connection to ${this.endpoint.host} closed`);
       const since = Math.max(1, options.sinceUid ?? 1);
-      const rows: FetchMessageObject[] = [];
+      const messages: MessageMeta[] = [];
       // Some servers (Courier) send no UIDNEXT on SELECT: then only EXISTS says whether to fetch.
       const uidNext = box.uidNext || undefined;
       if (box.exists > 0 && (uidNext === undefined || since < uidNext)) {
         const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
-        // Collect first: another command inside this loop would deadlock the connection.
+        // Collect first: another command inside this loop would deadlock the connection. Each row
+        // becomes a small MessageMeta at once: imapflow's row objects are not kept per folder.
         await this.guard('folder', folder.name, async () => {
           const seen = new Set<number>();
           for await (const m of this.client.fetch(`${since}:*`, query, { uid: true })) {
             this.checkRow(folder.name, m, seen, box.exists);
-            rows.push(m);
+            // `N:*` also returns the highest UID when it is below N.
+            if (m.uid >= since) messages.push(messageMeta(m));
           }
         });
       }
-      // `N:*` also returns the highest UID when it is below N.
-      const messages = rows.filter((m) => m.uid >= since).map(messageMeta);
       return {
         folder,
         // A server may leave UIDVALIDITY out: then UIDs cannot carry a resume, identity matching does.

@@ -27,13 +27,28 @@ export function folderInfo(entry: ListResponse): FolderInfo {
   return info;
 }
 
+/** One shared array per flag combination: 100,000 messages hold a few arrays, not 100,000. */
+const flagSets = new Map<string, string[]>();
+
+function internFlags(flags: Set<string> | undefined): string[] {
+  // \Recent belongs to the session, not the message: it is never copied.
+  const list = [...(flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent');
+  const key = list.join(' ');
+  const known = flagSets.get(key);
+  if (known) return known;
+  // Frozen: the array is shared, so a change in place would reach other messages.
+  Object.freeze(list);
+  if (flagSets.size < 1024) flagSets.set(key, list);
+  return list;
+}
+
 /** A FETCH row (UID, size, flags, date, Message-ID header) as a message's metadata. */
 export function messageMeta(m: FetchMessageObject): MessageMeta {
   const meta: MessageMeta = {
     id: String(m.uid),
     size: m.size ?? 0,
     // \Recent belongs to the session, not the message: it is never copied.
-    flags: [...(m.flags ?? [])].filter((f) => f.toLowerCase() !== '\\recent'),
+    flags: internFlags(m.flags),
   };
   if (m.internalDate) meta.internalDate = new Date(m.internalDate);
   const messageId = messageIdOf(m.headers);
