@@ -23,6 +23,8 @@ export interface TransferOptions {
   dryRun: boolean;
   /** Copy Gmail's [Gmail]/All Mail too (left out by default: its messages are the labelled ones). */
   includeAllMail: boolean;
+  /** Gmail-like sources (a \All folder): labels as folders (default) or as keywords on one copy each. */
+  gmailLabels: 'folders' | 'keywords';
   /** Retries per message on transient errors. */
   retries: number;
   /** Give up with exit 4 when throttling lasts longer than this. */
@@ -47,6 +49,7 @@ export function defaultTransferOptions(overrides: Partial<TransferOptions> = {})
     unread: false,
     dryRun: false,
     includeAllMail: false,
+    gmailLabels: 'folders',
     retries: 5,
     maxThrottleMs: 15 * 60_000,
     largeMessageBytes: 8 * 1024 * 1024,

@@ -68,7 +68,13 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('include-all-mail', {
       type: 'boolean',
       default: false,
-      describe: "also copy Gmail's [Gmail]/All Mail",
+      describe: "copy Gmail's [Gmail]/All Mail whole (default: only what no other folder holds)",
+    })
+    .option('gmail-labels', {
+      choices: ['folders', 'keywords'] as const,
+      default: 'folders' as const,
+      describe:
+        'a source with an All Mail folder: labels as folders, or one copy each with labels as keywords',
     })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
     .option('retries', {

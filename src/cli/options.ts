@@ -23,6 +23,7 @@ export interface CliArgs {
   'delete-source'?: boolean;
   unread?: boolean;
   'include-all-mail'?: boolean;
+  'gmail-labels'?: 'folders' | 'keywords';
   'large-message'?: string;
   'dry-run'?: boolean;
   retries?: number;
@@ -110,6 +111,7 @@ export function toRequest(
     deleteSource: !!a['delete-source'],
     unread: !!a.unread,
     includeAllMail: !!a['include-all-mail'],
+    gmailLabels: a['gmail-labels'],
     dryRun: !!a['dry-run'],
   };
   if (a.retries !== undefined) req.retries = checkRange('retries', 'retries', a.retries);

@@ -78,6 +78,7 @@ function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
     'unread',
     'dryRun',
     'includeAllMail',
+    'gmailLabels',
     'retries',
     'maxThrottleMs',
     'largeMessageBytes',

@@ -19,6 +19,7 @@ import { paceLargeWrites } from '../util/paced-writes.js';
 import { hasLineBreak, printable, secretForms } from '../util/secrets.js';
 import { timerMs } from '../util/timers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './errors.js';
+import { addProviderFields, providerQuery } from './gmail.js';
 
 const SPECIAL_USES = new Set<string>([
   '\\Sent',
@@ -222,7 +223,14 @@ export class ImapSession {
       // Some servers (Courier) send no UIDNEXT on SELECT: then only EXISTS says whether to fetch.
       const uidNext = box.uidNext || undefined;
       if (box.exists > 0 && (uidNext === undefined || since < uidNext)) {
-        const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
+        const query = {
+          uid: true,
+          size: true,
+          internalDate: true,
+          flags: true,
+          headers: ['message-id'],
+          ...providerQuery(this.client),
+        };
         // Collect first: another command inside this loop would deadlock the connection.
         await this.guard('folder', folder.name, async () => {
           const seen = new Set<number>();
@@ -326,6 +334,7 @@ export function messageMeta(m: FetchMessageObject): MessageMeta {
   if (m.internalDate) meta.internalDate = new Date(m.internalDate);
   const messageId = messageIdOf(m.headers);
   if (messageId) meta.messageId = messageId;
+  addProviderFields(meta, m);
   return meta;
 }
 
