@@ -118,7 +118,11 @@ export function sourceNs(f: FolderInfo, ns: FolderNamespace | undefined): Folder
   return { prefix: ns?.prefix ?? '', delimiter: f.delimiter };
 }
 
-export function applyMap(src: FolderInfo, ns: FolderNamespace, maps: Array<[string, string]>): string[] | undefined {
+export function applyMap(
+  src: FolderInfo,
+  ns: FolderNamespace,
+  maps: Array<[string, string]>,
+): string[] | undefined {
   const path = logicalPath(src.name, ns);
   const spellings = [src.name, path.join(src.delimiter)];
   for (const [from, to] of maps) {
