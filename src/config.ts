@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
+import type { Provider } from './providers.js';
 import { refuseLineBreaks } from './util/secrets.js';
 
 /** Options shared by plan, copy and verify; built once by the CLI (or a library caller), passed down as is. */
@@ -25,6 +26,8 @@ export interface TransferOptions {
   includeAllMail: boolean;
   /** Gmail-like sources (a \All folder): labels as folders (default) or as keywords on one copy each. */
   gmailLabels: 'folders' | 'keywords';
+  /** A provider preset (--provider): its connection and message size limits. */
+  provider?: Provider;
   /** Retries per message on transient errors. */
   retries: number;
   /** Give up with exit 4 when throttling lasts longer than this. */

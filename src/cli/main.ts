@@ -11,6 +11,7 @@ import { SecretRegistry } from '../credentials.js';
 import { exitCodeOf, formatError, InterruptedError, UsageError } from '../errors.js';
 import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
+import { PROVIDERS } from '../providers.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
 
@@ -75,6 +76,11 @@ function transferOptions(y: Argv): Argv<CliArgs> {
       default: 'folders' as const,
       describe:
         'a source with an All Mail folder: labels as folders, or one copy each with labels as keywords',
+    })
+    .option('provider', {
+      choices: PROVIDERS,
+      describe:
+        "the sink's (or source's) provider: m365 = at most 20 connections, no upload over 150 MB; gmail = at most 15 connections",
     })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
     .option('retries', {

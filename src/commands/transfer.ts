@@ -1,6 +1,7 @@
 import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
+import { withPreset } from '../providers.js';
 import { Checkpoint } from '../run/checkpoint.js';
 import type { Sink, Source } from '../types.js';
 import { silentLogger } from '../util/log.js';
@@ -59,7 +60,7 @@ export async function prepareTransfer(
 
 /** The transfer options a request sets, over the defaults; connection settings stay out. */
 export function transferOptionsOf(req: TransferRequest): TransferOptions {
-  return checkTransferOptions(defaultTransferOptions(stripUndefined(req)));
+  return withPreset(checkTransferOptions(defaultTransferOptions(stripUndefined(req))));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
@@ -79,6 +80,7 @@ function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
     'dryRun',
     'includeAllMail',
     'gmailLabels',
+    'provider',
     'retries',
     'maxThrottleMs',
     'largeMessageBytes',

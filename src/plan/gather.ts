@@ -16,6 +16,7 @@ import { printable } from '../util/secrets.js';
 import { planAllMail, splitAllMail } from './all-mail.js';
 import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
+import { skipOverProviderLimit } from './provider-limits.js';
 
 export interface GatherInput {
   source: Source;
@@ -48,6 +49,7 @@ export async function buildPlan(input: GatherInput): Promise<Plan> {
   const sinkNs = namespaceOf(sink, sinkFolders);
   const ctx = { sinkFolders, sinkNs, seen, ...(source.namespace && { sourceNs: source.namespace }) };
   folders.push(...(await planAllMail(input, split, ctx)));
+  skipOverProviderLimit(folders, options);
   return {
     version: 1,
     source: input.sourceName,
