@@ -1,6 +1,6 @@
 import type { TransferOptions } from '../config.js';
 import { FolderError } from '../errors.js';
-import type { FolderInfo, FolderNamespace, MessageMeta, SpecialUse } from '../types.js';
+import type { FolderInfo, FolderNamespace, MessageMeta, Source, SpecialUse } from '../types.js';
 import { diffFolder, type FolderPlan, inDateRange } from './diff.js';
 import {
   applyMap,
@@ -80,7 +80,7 @@ export async function planAllMail(
   const all = split.all;
   if (!all) return [];
   try {
-    const allMessages = await messagesOf(input, all, ctx);
+    const allMessages = await messagesOf(input.source, input.options, all, ctx);
     return split.mode === 'keywords'
       ? await keywordPlans(input, split, all, allMessages, ctx)
       : [await residualPlan(input, split, all, allMessages, ctx)];
@@ -105,10 +105,35 @@ async function residualPlan(
   allMessages: MessageMeta[],
   ctx: AllMailContext,
 ): Promise<FolderPlan> {
-  const bag = new KeyBag();
-  for (const m of split.regular) for (const x of await messagesOf(input, m.source, ctx)) bag.add(keyOf(x));
-  const residual = allMessages.filter((x) => !bag.take(keyOf(x)));
+  const residual = await residualOf(input.source, split, allMessages, ctx, input.options);
   return diffAgainst(input, all, archiveTarget(all, ctx, input.options), residual);
+}
+
+/** All Mail's messages that no copied folder holds; verify reads the same. */
+export async function residualOf(
+  source: Source,
+  split: AllMailSplit,
+  allMessages: MessageMeta[],
+  ctx: AllMailContext,
+  options: TransferOptions,
+): Promise<MessageMeta[]> {
+  const bag = new KeyBag();
+  for (const m of split.regular)
+    for (const x of await messagesOf(source, options, m.source, ctx)) bag.add(keyOf(x));
+  return allMessages.filter((x) => !bag.take(keyOf(x)));
+}
+
+/** Where verify looks for the residual, and what it is: undefined without an All folder to read. */
+export async function residualTarget(
+  source: Source,
+  split: AllMailSplit,
+  ctx: AllMailContext,
+  options: TransferOptions,
+): Promise<{ target: FolderMapping; messages: MessageMeta[] } | undefined> {
+  if (!split.all || split.mode !== 'folders') return undefined;
+  const allMessages = await messagesOf(source, options, split.all, ctx);
+  const messages = await residualOf(source, split, allMessages, ctx, options);
+  return { target: archiveTarget(split.all, ctx, options), messages };
 }
 
 async function keywordPlans(
@@ -122,7 +147,7 @@ async function keywordPlans(
   const holders = new Map<string, Set<string>>();
   const byFolder = new Map<FolderMapping, MessageMeta[]>();
   for (const m of split.labels) {
-    const messages = await messagesOf(input, m.source, ctx);
+    const messages = await messagesOf(input.source, input.options, m.source, ctx);
     byFolder.set(m, messages);
     const token = folderToken(m.source, ctx.sourceNs);
     for (const x of messages) {
@@ -161,11 +186,16 @@ function folderToken(f: FolderInfo, ns: FolderNamespace | undefined): string {
   return logicalPath(f.name, sourceNs(f, ns)).join('/');
 }
 
-async function messagesOf(input: GatherInput, f: FolderInfo, ctx: AllMailContext): Promise<MessageMeta[]> {
+async function messagesOf(
+  source: Source,
+  options: TransferOptions,
+  f: FolderInfo,
+  ctx: AllMailContext,
+): Promise<MessageMeta[]> {
   const known = ctx.seen.get(f.name);
   if (known) return known;
-  const inv = await input.source.inventory(f);
-  return inv.messages.filter((x) => inDateRange(x, input.options.since, input.options.before));
+  const inv = await source.inventory(f);
+  return inv.messages.filter((x) => inDateRange(x, options.since, options.before));
 }
 
 async function diffAgainst(

@@ -5,7 +5,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runOptions } from '../helpers/cli.js';
 import { readAccount, type StoredMessage } from '../helpers/mailbox.js';
-import { freshAccount, imapUrl } from '../helpers/rig.js';
+import { freshAccount, imapUrl, rig } from '../helpers/rig.js';
 import { type RigInfo, stopRig } from '../rig/dovecot.js';
 import { ARCHIVED_FOLDER, createGmailLikeAccount, startGmailLikeRig } from '../rig/virtual-all.js';
 
@@ -102,6 +102,30 @@ describe('Gmail-like source with a virtual \\All folder', () => {
     // Without the checkpoint the sink is the truth: still nothing twice.
     const fresh = await copy(sink.user, mkdtempSync(join(tmpdir(), 'mf-gm-')));
     expect(fresh.copied).toBe(0);
+    // verify compares the same plan, the residual included, byte for byte.
+    const v = await runCli(
+      ['verify', sourceUrl(), imapUrl(sink.user), ...runOptions(stateDir), '--ca-file', gm.caFile],
+      { MAILFERRY_SOURCE_PASSWORD: PASSWORD, MAILFERRY_SINK_PASSWORD: sink.password },
+    );
+    expect(v.code, v.stderr + v.stdout).toBe(0);
+    // An archived message gone from the sink's Archive: verify must say so.
+    const sinkClient = new ImapFlow({
+      host: '127.0.0.1',
+      port: rig().ports.imaps,
+      secure: true,
+      tls: { ca: [readFileSync(rig().caFile)] },
+      auth: { user: sink.user, pass: sink.password },
+      logger: false,
+    });
+    await sinkClient.connect();
+    await sinkClient.mailboxOpen('Archive');
+    await sinkClient.messageDelete('1:1');
+    await sinkClient.logout();
+    const v2 = await runCli(
+      ['verify', sourceUrl(), imapUrl(sink.user), ...runOptions(stateDir), '--ca-file', gm.caFile],
+      { MAILFERRY_SOURCE_PASSWORD: PASSWORD, MAILFERRY_SINK_PASSWORD: sink.password },
+    );
+    expect(v2.code, v2.stdout).toBe(1);
   }, 120_000);
 
   it('keywords: one copy of each message, placed by INBOX/Sent, carrying its labels', async () => {
