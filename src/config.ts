@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
+import type { Provider } from './providers.js';
 import { refuseLineBreaks } from './util/secrets.js';
 
 /** Options shared by plan, copy and verify; built once by the CLI (or a library caller), passed down as is. */
@@ -23,6 +24,10 @@ export interface TransferOptions {
   dryRun: boolean;
   /** Copy Gmail's [Gmail]/All Mail too (left out by default: its messages are the labelled ones). */
   includeAllMail: boolean;
+  /** Gmail-like sources (a \All folder): labels as folders (default) or as keywords on one copy each. */
+  gmailLabels: 'folders' | 'keywords';
+  /** A provider preset (--provider): its connection and message size limits. */
+  provider?: Provider;
   /** Retries per message on transient errors. */
   retries: number;
   /** Give up with exit 4 when throttling lasts longer than this. */
@@ -47,6 +52,7 @@ export function defaultTransferOptions(overrides: Partial<TransferOptions> = {})
     unread: false,
     dryRun: false,
     includeAllMail: false,
+    gmailLabels: 'folders',
     retries: 5,
     maxThrottleMs: 15 * 60_000,
     largeMessageBytes: 8 * 1024 * 1024,

@@ -1,4 +1,5 @@
 import { UsageError } from './errors.js';
+import { mailboxOf } from './mail/shared-mailbox.js';
 import { refuseLineBreaks } from './util/secrets.js';
 
 export type ServerProtocol = 'imap' | 'imaps' | 'pop3' | 'pop3s';
@@ -115,10 +116,10 @@ function decode(part: string, text: string): string {
   }
 }
 
-/** The endpoint with any password removed, for logs, reports and the state directory's key. */
+/** The endpoint with any password removed, for logs, reports and the state directory's key; a shared mailbox by its own name. */
 export function describeEndpoint(e: Endpoint): string {
   if (!isServer(e)) return `${e.kind}:${e.path}`;
-  const user = encodeURIComponent(e.user);
+  const user = encodeURIComponent(mailboxOf(e.user));
   const folder = e.folder ? `/${e.folder}` : '';
   return `${e.protocol}://${user}@${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}${folder}`;
 }

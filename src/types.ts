@@ -35,6 +35,10 @@ export interface MessageMeta {
   messageId?: string;
   /** SHA-256 (hex) of the CRLF-normalised bytes, when the endpoint already knows it (archives). */
   sha256?: string;
+  /** The server's id of the message itself, the same in every folder (Gmail's X-GM-MSGID, RFC 8474 EMAILID). */
+  providerId?: string;
+  /** Gmail's X-GM-LABELS as the server names them (system labels start with a backslash). */
+  labels?: string[];
 }
 
 export interface FolderInventory {

@@ -11,6 +11,7 @@ import { SecretRegistry } from '../credentials.js';
 import { exitCodeOf, formatError, InterruptedError, UsageError } from '../errors.js';
 import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
+import { PROVIDERS } from '../providers.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
 import { version } from './version.js';
@@ -74,7 +75,18 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('include-all-mail', {
       type: 'boolean',
       default: false,
-      describe: "also copy Gmail's [Gmail]/All Mail",
+      describe: "copy Gmail's [Gmail]/All Mail whole (default: only what no other folder holds)",
+    })
+    .option('gmail-labels', {
+      choices: ['folders', 'keywords'] as const,
+      default: 'folders' as const,
+      describe:
+        'a source with an All Mail folder: labels as folders, or one copy each with labels as keywords',
+    })
+    .option('provider', {
+      choices: PROVIDERS,
+      describe:
+        "the sink's (or source's) provider: m365 = at most 20 connections, no upload over 150 MB; gmail = at most 15 connections",
     })
     .option('large-message', { type: 'string', default: '8M', describe: 'stream messages above this size' })
     .option('retries', {

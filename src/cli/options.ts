@@ -3,6 +3,7 @@ import type { TransferRequest } from '../commands/common.js';
 import { checkRange, type LimitName, parseByteSize } from '../config.js';
 import { SecretRegistry, terminalPrompt } from '../credentials.js';
 import { UsageError } from '../errors.js';
+import type { Provider } from '../providers.js';
 import type { ProgressMode } from '../run/progress.js';
 import { pathError } from '../util/fs-errors.js';
 import { createLogger } from '../util/log.js';
@@ -23,6 +24,8 @@ export interface CliArgs {
   'delete-source'?: boolean;
   unread?: boolean;
   'include-all-mail'?: boolean;
+  'gmail-labels'?: 'folders' | 'keywords';
+  provider?: Provider;
   'large-message'?: string;
   'dry-run'?: boolean;
   retries?: number;
@@ -110,6 +113,8 @@ export function toRequest(
     deleteSource: !!a['delete-source'],
     unread: !!a.unread,
     includeAllMail: !!a['include-all-mail'],
+    gmailLabels: a['gmail-labels'],
+    provider: a.provider,
     dryRun: !!a['dry-run'],
   };
   if (a.retries !== undefined) req.retries = checkRange('retries', 'retries', a.retries);

@@ -1,6 +1,7 @@
 import { checkTransferOptions, defaultTransferOptions, type TransferOptions } from '../config.js';
 import type { Plan } from '../plan/diff.js';
 import { buildPlan } from '../plan/gather.js';
+import { withPreset } from '../providers.js';
 import { Checkpoint, pairDir } from '../run/checkpoint.js';
 import type { HeldLock } from '../run/lock.js';
 import type { Sink, Source } from '../types.js';
@@ -106,7 +107,7 @@ async function refusing<T extends { close(): Promise<void> }>(session: T, check:
 
 /** The transfer options a request sets, over the defaults; connection settings stay out. */
 export function transferOptionsOf(req: TransferRequest): TransferOptions {
-  return checkTransferOptions(defaultTransferOptions(stripUndefined(req)));
+  return withPreset(checkTransferOptions(defaultTransferOptions(stripUndefined(req))));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
@@ -125,6 +126,8 @@ function stripUndefined<T extends object>(o: T): Partial<TransferOptions> {
     'unread',
     'dryRun',
     'includeAllMail',
+    'gmailLabels',
+    'provider',
     'retries',
     'maxThrottleMs',
     'largeMessageBytes',

@@ -10,6 +10,7 @@ import { Watchdog } from '../run/watchdog.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
 import { openSource, prepareSide, type TransferRequest } from './common.js';
 import { transferOptionsOf } from './transfer.js';
+import { verifyResidual } from './verify-all-mail.js';
 
 export interface FolderVerdict {
   source: string;
@@ -61,6 +62,11 @@ export async function verify(
     const folders: FolderVerdict[] = [];
     const stallMs = req.timeoutMs ?? 60_000;
     for (const m of mappings) folders.push(await verifyFolder(a, b, m.source, m.target, m.create, stallMs));
+    const residual = await verifyResidual(a, sinkFolders, mappings, options, namespaceOf(b, sinkFolders));
+    if (residual) {
+      const { target, messages } = residual;
+      folders.push(await verifyFolder(a, b, target.source, target.target, target.create, stallMs, messages));
+    }
     // Exit 0 needs the whole source read: every message compared, none unreadable.
     const ok = folders.every(
       (f) => !f.missing.length && !f.different.length && !f.unreadable.length && f.compared === f.sourceCount,
@@ -78,8 +84,10 @@ async function verifyFolder(
   tf: FolderInfo,
   missingAtSink: boolean,
   stallMs: number,
+  /** Only these of the folder's messages (All Mail's residual). */
+  only?: MessageMeta[],
 ): Promise<FolderVerdict> {
-  const inv = await a.inventory(sf);
+  const inv = only ? { folder: sf, messages: only } : await a.inventory(sf);
   if (a.capabilities.lazyIdentity && a.identify) await a.identify(sf, inv.messages);
   const sinkMsgs = missingAtSink ? [] : (await b.inventory(tf)).messages;
   const verdict: FolderVerdict = {

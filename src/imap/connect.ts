@@ -17,6 +17,7 @@ import { paceLargeWrites } from '../util/paced-writes.js';
 import { hasLineBreak, printable, secretForms } from '../util/secrets.js';
 import { timerMs } from '../util/timers.js';
 import { type ImapErrorContext, type ImapOp, mapImapError } from './errors.js';
+import { providerQuery } from './gmail.js';
 import { folderInfo, messageMeta } from './rows.js';
 
 /** Errors imapflow raises when a required STARTTLS cannot happen (no TLS at all, not a bad certificate). */
@@ -211,7 +212,14 @@ export class ImapSession {
       // Some servers (Courier) send no UIDNEXT on SELECT: then only EXISTS says whether to fetch.
       const uidNext = box.uidNext || undefined;
       if (box.exists > 0 && (uidNext === undefined || since < uidNext)) {
-        const query = { uid: true, size: true, internalDate: true, flags: true, headers: ['message-id'] };
+        const query = {
+          uid: true,
+          size: true,
+          internalDate: true,
+          flags: true,
+          headers: ['message-id'],
+          ...providerQuery(this.client),
+        };
         // Collect first: another command inside this loop would deadlock the connection. Each row
         // becomes a small MessageMeta at once: imapflow's row objects are not kept per folder.
         await this.guard('folder', folder.name, async () => {

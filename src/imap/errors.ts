@@ -3,6 +3,7 @@ import { ConnectionError, FolderError, LimitError, MailferryError, MessageError 
 import { OVERSIZE_CODES } from '../mail/limits.js';
 import { authFailed, classifyNetError } from '../util/net.js';
 import { scrub } from '../util/secrets.js';
+import { dailyLimit } from './daily-limit.js';
 
 /** What was being done when an IMAP command failed; decides how much a plain NO breaks. */
 export type ImapOp = 'connect' | 'append' | 'folder' | 'message' | 'session';
@@ -114,6 +115,8 @@ function classify(err: unknown, where: ImapErrorContext): MailferryError {
   const host = endpoint.host;
   const said = text ? `: ${text}` : '';
 
+  const daily = isRefusal(e) ? dailyLimit(code, text, host) : undefined;
+  if (daily) return daily;
   // Dovecot says [LIMIT] also for a message over its size limit: that one is not throttling.
   const sizeRefusal = op === 'append' && TOOBIG_TEXT.test(text);
   if (e.code === 'ETHROTTLE' || (THROTTLE_CODES.has(code) && !sizeRefusal) || THROTTLE_TEXT.test(text)) {

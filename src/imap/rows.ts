@@ -1,6 +1,7 @@
 import type { FetchMessageObject, ListResponse } from 'imapflow';
 import { messageIdOf } from '../mail/headers.js';
 import type { FolderInfo, MessageMeta, SpecialUse } from '../types.js';
+import { addProviderFields } from './gmail.js';
 
 /** Special uses (RFC 6154) a folder keeps when copied. */
 const SPECIAL_USES = new Set<string>([
@@ -53,5 +54,6 @@ export function messageMeta(m: FetchMessageObject): MessageMeta {
   if (m.internalDate) meta.internalDate = new Date(m.internalDate);
   const messageId = messageIdOf(m.headers);
   if (messageId) meta.messageId = messageId;
+  addProviderFields(meta, m);
   return meta;
 }

@@ -108,11 +108,15 @@ export function convertName(name: string, from: string, to: string): string {
   return folderName(logicalPath(name, { prefix: '', delimiter: from }), { prefix: '', delimiter: to });
 }
 
-function sourceNs(f: FolderInfo, ns: FolderNamespace | undefined): FolderNamespace {
+export function sourceNs(f: FolderInfo, ns: FolderNamespace | undefined): FolderNamespace {
   return { prefix: ns?.prefix ?? '', delimiter: f.delimiter };
 }
 
-function applyMap(src: FolderInfo, ns: FolderNamespace, maps: Array<[string, string]>): string[] | undefined {
+export function applyMap(
+  src: FolderInfo,
+  ns: FolderNamespace,
+  maps: Array<[string, string]>,
+): string[] | undefined {
   const path = logicalPath(src.name, ns);
   const spellings = [src.name, path.join(src.delimiter)];
   for (const [from, to] of maps) {
@@ -125,7 +129,7 @@ function applyMap(src: FolderInfo, ns: FolderNamespace, maps: Array<[string, str
   return undefined;
 }
 
-function findBySpecialUse(
+export function findBySpecialUse(
   use: SpecialUse,
   sinkFolders: FolderInfo[],
   ns: FolderNamespace,
@@ -213,7 +217,7 @@ function mapping(
 }
 
 /** Globs match the name as the source spells it, or its logical path with the source's delimiter. */
-function included(f: FolderInfo, ns: FolderNamespace, opts: FolderMapOptions): boolean {
+export function included(f: FolderInfo, ns: FolderNamespace, opts: FolderMapOptions): boolean {
   const names = [f.name, logicalPath(f.name, ns).join(f.delimiter)];
   const matches = (g: string) =>
     names.some((n) => globToRegExp(g, f.delimiter).test(leadingInbox(n, f.delimiter)));

@@ -2,11 +2,21 @@ import { createHash } from 'node:crypto';
 import type { TransferOptions } from '../config.js';
 import { FolderError } from '../errors.js';
 import type { CheckpointState, FolderRecord } from '../run/checkpoint.js';
-import type { FolderInfo, FolderInventory, FolderNamespace, FolderStatus, Sink, Source } from '../types.js';
+import type {
+  FolderInfo,
+  FolderInventory,
+  FolderNamespace,
+  FolderStatus,
+  MessageMeta,
+  Sink,
+  Source,
+} from '../types.js';
 import type { Logger } from '../util/log.js';
 import { printable } from '../util/secrets.js';
+import { planAllMail, splitAllMail } from './all-mail.js';
 import { diffFolder, type FolderPlan, inDateRange, type Plan, planTotals, sourceKey } from './diff.js';
 import { type FolderMapping, mapFolders } from './folders.js';
+import { skipOverProviderLimit } from './provider-limits.js';
 
 export interface GatherInput {
   source: Source;
@@ -16,6 +26,8 @@ export interface GatherInput {
   sourceName: string;
   sinkName: string;
   log: Logger;
+  /** Inventories fetched while planning, by source folder: the All Mail residual reads them. */
+  seen?: Map<string, MessageMeta[]>;
 }
 
 /** Reads both sides and the checkpoint, then hands plain data to the pure diff. */
@@ -30,8 +42,14 @@ export async function buildPlan(input: GatherInput): Promise<Plan> {
     options,
     source.namespace,
   );
+  const split = splitAllMail(srcFolders, mappings, options, source.namespace);
+  const seen = new Map<string, MessageMeta[]>();
   const folders: FolderPlan[] = [];
-  for (const m of mappings) folders.push(await planOrFail(input, m));
+  for (const m of split.regular) folders.push(await planOrFail({ ...input, seen }, m));
+  const sinkNs = namespaceOf(sink, sinkFolders);
+  const ctx = { sinkFolders, sinkNs, seen, ...(source.namespace && { sourceNs: source.namespace }) };
+  folders.push(...(await planAllMail(input, split, ctx)));
+  skipOverProviderLimit(folders, options);
   return {
     version: 1,
     source: input.sourceName,
@@ -105,6 +123,7 @@ async function planFolder(input: GatherInput, m: FolderMapping): Promise<FolderP
   if (!base.sourceStatus) base.sourceStatus = statusOf(inv);
   inv.messages = inv.messages.filter((x) => inDateRange(x, options.since, options.before));
   if (!status) base.sourceStatus = { ...base.sourceStatus!, ids: idsDigest(inv) };
+  input.seen?.set(m.source.name, inv.messages);
   const known = state.knownIn(m.source.name);
   if (!m.create && !status && (await copiedBefore(input, m, base.sourceStatus!, rec))) {
     input.log.debug(`${m.source.name}: every message was copied before and the sink is as that run left it`);

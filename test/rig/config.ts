@@ -17,6 +17,8 @@ export interface ConfigInput {
   oauth2Url?: string;
   /** Personal namespace; default no prefix and '/'. */
   namespace?: { prefix: string; separator: string };
+  /** Gmail-like: a virtual `[Gmail]/All Mail` (\All) over every folder plus a hidden one (test/rig/virtual-all.ts). */
+  virtualAll?: boolean;
 }
 
 /**
@@ -153,7 +155,7 @@ last_valid_uid = ${c.mailUid}
 first_valid_gid = ${c.mailGid}
 last_valid_gid = ${c.mailGid}
 mail_location = maildir:~/Maildir
-mail_plugins = quota
+mail_plugins = quota${c.virtualAll ? ' virtual' : ''}
 pop3_uidl_format = %08Xu%08Xv
 
 namespace inbox {
@@ -161,7 +163,7 @@ namespace inbox {
   separator = ${c.namespace?.separator ?? '/'}${c.namespace?.prefix ? `\n  prefix = ${c.namespace.prefix}` : ''}
 ${mailboxBlocks()}
 }
-
+${c.virtualAll ? virtualNamespaces() : ''}
 plugin {
   quota = count:User quota
   quota_vsizes = yes
@@ -177,6 +179,29 @@ protocol imap {
 }
 protocol pop3 {
   mail_max_userip_connections = 50
+}
+`;
+}
+
+/**
+ * Archived mail lives in a namespace nobody lists (`.archived/`), as Gmail's does in no label;
+ * the virtual namespace shows All Mail over it and every listed folder but Trash and Junk.
+ */
+function virtualNamespaces(): string {
+  return `namespace archived {
+  prefix = .archived/
+  separator = /
+  hidden = yes
+  list = no
+  location = maildir:~/ArchivedMaildir
+}
+namespace gmail {
+  prefix = [Gmail]/
+  separator = /
+  location = virtual:~/virtual
+  mailbox "All Mail" {
+    special_use = \\All
+  }
 }
 `;
 }

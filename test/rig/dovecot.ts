@@ -106,7 +106,7 @@ export function masterPid(rig: RigInfo): number | undefined {
 
 /** Start a private Dovecot in a temp dir (or baseDir) on free loopback ports. */
 export async function startRig(
-  opts: { baseDir?: string; namespace?: ConfigInput['namespace'] } = {},
+  opts: { baseDir?: string; namespace?: ConfigInput['namespace']; virtualAll?: boolean } = {},
 ): Promise<RigInfo> {
   const { uid, gid } = await ensureMailUser();
   const baseDir = opts.baseDir ?? mkdtempSync(join(tmpdir(), 'mailferry-rig-'));
@@ -143,6 +143,7 @@ export async function startRig(
         mailGid: gid,
         oauth2Url: oauth.url,
         ...(opts.namespace ? { namespace: opts.namespace } : {}),
+        ...(opts.virtualAll ? { virtualAll: true } : {}),
       }),
     );
     try {
