@@ -17,11 +17,15 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 function mailferry(rig: RigInfo, env: Record<string, string>, ...args: string[]): number {
   const shown = args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ');
   process.stdout.write(`\n$ mailferry ${shown}\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--ca-file', rig.caFile], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', ...args, '--ca-file', rig.caFile],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: 'inherit',
+    },
+  );
   return r.status ?? 1;
 }
 

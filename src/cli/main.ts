@@ -11,6 +11,7 @@ import { SecretRegistry } from '../credentials.js';
 import { exitCodeOf, formatError, InterruptedError, UsageError } from '../errors.js';
 import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
+import { batchCommands } from './batch.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
 
@@ -204,7 +205,8 @@ async function main(argv: string[]): Promise<number> {
         out(a.json ? JSON.stringify(entries, null, 2) : formatStatus(entries));
       })
       .example(EXAMPLES.status, 'see finished and interrupted transfers')
-      .demandCommand(1, 'name a command: copy, plan, verify, ls or status')
+      .command(batchCommands({ signal: ac.signal, secrets, out, err, setCode: (c) => (code = c) }))
+      .demandCommand(1, 'name a command: copy, plan, verify, ls, status or batch')
       .epilogue(EXIT_CODES)
       .strict()
       .help()
@@ -228,7 +230,9 @@ async function main(argv: string[]): Promise<number> {
 
 function contextOf(argv: string[]): string {
   const cmd = argv.find((a) => !a.startsWith('-'));
-  return cmd && ['copy', 'plan', 'verify', 'ls', 'status'].includes(cmd) ? cmd : 'usage';
+  return cmd && ['copy', 'plan', 'verify', 'ls', 'status', 'batch', 'worker', 'dashboard'].includes(cmd)
+    ? cmd
+    : 'usage';
 }
 
 function isMain(): boolean {

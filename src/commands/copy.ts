@@ -40,7 +40,7 @@ export async function copy(
   req: TransferRequest = {},
 ): Promise<CopyReport> {
   const log = req.log ?? silentLogger;
-  const counters = new Counters();
+  const counters = req.counters ?? new Counters();
   const p = await prepareTransfer(sourceText, sinkText, req);
   const { plan, options, checkpoint } = p;
   const report: CopyReport = {
