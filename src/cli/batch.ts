@@ -23,6 +23,7 @@ export interface BatchArgs extends CliArgs {
   'quota-retries': number;
   'report-dir'?: string;
   redis?: string;
+  'lock-duration': number;
 }
 
 function whole(name: string, n: number, min: number, max: number): number {
@@ -61,7 +62,32 @@ function batchOptions(y: Argv) {
     .option('max-throttle-wait', { type: 'number', default: 900, describe: 'seconds, 1-604800' })
     .option('max-messages-per-second', { type: 'number', describe: 'per pair, 0.001-100000' })
     .option('max-bytes-per-second', { type: 'string', describe: 'per pair, e.g. 500k, 2M' })
-    .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const });
+    .option('progress', { choices: ['auto', 'bar', 'log', 'none'] as const, default: 'auto' as const })
+    .option('redis', {
+      type: 'string',
+      describe: 'put the pairs on BullMQ at this Redis (redis://HOST:PORT) for workers',
+    })
+    .option('lock-duration', {
+      type: 'number',
+      default: 60,
+      describe: 'seconds a job lock and host leases live unrenewed (a dead worker frees them after this)',
+    });
+}
+
+async function runWorkerCommand(a: BatchArgs & { concurrency: number }, ctx: BatchCliContext): Promise<void> {
+  const base = toRequest({ ...a, progress: 'none' }, ctx.signal, ctx.secrets);
+  base.prompt = undefined;
+  // BullMQ loads only for the commands that use it: copy and friends start as fast as before.
+  const { runWorker } = await import('../batch/distributed.js');
+  await runWorker({
+    redis: a.redis ?? '',
+    concurrency: whole('concurrency', a.concurrency, 1, 256),
+    lockMs: whole('lock-duration', a['lock-duration'], 2, 3600) * 1000,
+    base,
+    log: ctx.err,
+    signal: ctx.signal,
+  });
+  ctx.setCode(ctx.signal.aborted ? 130 : 0);
 }
 
 const CSV_HELP = `accounts.csv: a header line, then one pair a line. Columns: source,sink,source_auth,sink_auth
@@ -83,7 +109,12 @@ async function runBatch(a: BatchArgs, ctx: BatchCliContext): Promise<void> {
     write: ctx.err,
     ...(a['report-dir'] ? { reportDir: a['report-dir'] } : {}),
   };
-  const o = a.check ? await checkBatch(req) : await batch(req);
+  const leaseMs = whole('lock-duration', a['lock-duration'], 2, 3600) * 1000;
+  const o = a.check
+    ? await checkBatch(req)
+    : a.redis
+      ? await (await import('../batch/dispatch.js')).distributedBatch({ ...req, redis: a.redis, leaseMs })
+      : await batch(req);
   if (a.json) ctx.out(JSON.stringify(o.report, null, 2));
   else if (a.check) ctx.out(formatCheck(o.report));
   else ctx.err(formatBatch(o));
@@ -101,6 +132,26 @@ export function batchCommands(ctx: BatchCliContext): CommandModule[] {
           .epilogue(CSV_HELP)
           .example('$0 batch accounts.csv --jobs 8 --per-host 4', 'migrate every pair in the CSV'),
       handler: (a) => runBatch(a as unknown as BatchArgs, ctx),
+    },
+    {
+      command: 'worker',
+      describe: 'take batch pairs from BullMQ on Redis and copy them (IMAP and POP3 endpoints only)',
+      builder: (b) =>
+        b
+          .option('redis', { type: 'string', demandOption: true, describe: 'redis://HOST:PORT' })
+          .option('concurrency', {
+            type: 'number',
+            default: 2,
+            describe: 'pairs this worker copies at once, 1-256',
+          })
+          .option('lock-duration', {
+            type: 'number',
+            default: 60,
+            describe: 'seconds a job lock and host leases live unrenewed',
+          })
+          .option('retries', { type: 'number', default: 5, describe: 'retries per message, 0-100' })
+          .option('max-messages-per-second', { type: 'number', describe: 'per pair, 0.001-100000' }),
+      handler: (a) => runWorkerCommand(a as unknown as BatchArgs & { concurrency: number }, ctx),
     },
   ];
 }
