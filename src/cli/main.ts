@@ -12,6 +12,7 @@ import { exitCodeOf, formatError, InterruptedError, UsageError } from '../errors
 import { copy, ls, plan, status, verify } from '../index.js';
 import { formatPlan } from '../plan/format.js';
 import { PROVIDERS } from '../providers.js';
+import { batchCommands } from './batch.js';
 import { exitWith } from './exit.js';
 import { type CliArgs, toRequest } from './options.js';
 import { version } from './version.js';
@@ -224,7 +225,8 @@ async function main(argv: string[]): Promise<number> {
         out(a.json ? JSON.stringify(entries, null, 2) : formatStatus(entries));
       })
       .example(EXAMPLES.status, 'see finished and interrupted transfers')
-      .demandCommand(1, 'name a command: copy, plan, verify, ls or status')
+      .command(batchCommands({ signal: ac.signal, secrets, out, err, setCode: (c) => (code = c) }))
+      .demandCommand(1, 'name a command: copy, plan, verify, ls, status or batch')
       .epilogue(EXIT_CODES)
       .strict()
       .help()
@@ -248,7 +250,9 @@ async function main(argv: string[]): Promise<number> {
 
 function contextOf(argv: string[]): string {
   const cmd = argv.find((a) => !a.startsWith('-'));
-  return cmd && ['copy', 'plan', 'verify', 'ls', 'status'].includes(cmd) ? cmd : 'usage';
+  return cmd && ['copy', 'plan', 'verify', 'ls', 'status', 'batch', 'worker', 'dashboard'].includes(cmd)
+    ? cmd
+    : 'usage';
 }
 
 function isMain(): boolean {

@@ -4,7 +4,7 @@ import type { EndpointContext } from '../context.js';
 import { type CredentialOptions, resolveAuth, SecretRegistry, type Side } from '../credentials.js';
 import { describeEndpoint, type Endpoint, isServer, parseEndpoint } from '../endpoint.js';
 import { MailferryError, UsageError } from '../errors.js';
-import type { ProgressMode } from '../run/progress.js';
+import type { Counters, ProgressMode } from '../run/progress.js';
 import { sinks, sources } from '../stores/registry.js';
 import type { Sink, Source } from '../types.js';
 import { type Logger, silentLogger } from '../util/log.js';
@@ -33,6 +33,8 @@ export interface ConnectSettings {
 export interface RunSettings extends ConnectSettings {
   progress?: ProgressMode;
   signal?: AbortSignal;
+  /** Counters to bump instead of fresh ones: a batch shows every pair's progress. */
+  counters?: Counters;
 }
 
 export type TransferRequest = Partial<TransferOptions> & RunSettings;

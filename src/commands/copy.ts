@@ -40,7 +40,7 @@ export async function copy(
   sinkText: string,
   req: TransferRequest = {},
 ): Promise<CopyReport> {
-  const counters = new Counters();
+  const counters = req.counters ?? new Counters();
   const p = await prepareTransfer(sourceText, sinkText, req, { lock: !req.dryRun });
   try {
     return await execute(p, req, counters);

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { dovecotInfo, masterPid, type RigInfo, startRig, stopRig } from './dovecot.js';
 import { instancePids, terminateInstance } from './procs.js';
+import { type RedisInfo, redisAvailable, startRedis, stopRedis } from './redis.js';
 import { extraDrivers } from './server-list.js';
 import type { ServerInfo } from './servers.js';
 
@@ -10,6 +11,8 @@ declare module 'vitest' {
     rig: RigInfo;
     /** Every server of the rig, the main Dovecot first (test/helpers/servers.ts). */
     servers: ServerInfo[];
+    /** The rig's private Redis (batch queues), when redis-server is installed. */
+    redis: RedisInfo | undefined;
   }
 }
 
@@ -48,7 +51,12 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   project.provide('rig', rig);
   const extra = await startExtraServers();
   project.provide('servers', [dovecotInfo(rig), ...extra.map((e) => e.info)]);
+  if (!redisAvailable() && process.env.CI === 'true')
+    throw new Error('mailferry test rig: redis-server is not installed');
+  const redis = redisAvailable() ? await startRedis() : undefined;
+  project.provide('redis', redis);
   return async () => {
+    if (redis) await stopRedis(redis);
     forget();
     for (const e of extra) await e.driver.stop(e.info).catch((err) => console.warn(String(err)));
     await stopRig(rig);
