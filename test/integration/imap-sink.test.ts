@@ -74,7 +74,7 @@ describe('IMAP sink against Dovecot', () => {
     expect(res.droppedFlags).toBeUndefined();
     const inv = await sink.inventory('INBOX');
     const got = inv?.messages.find((m) => m.id === res.id);
-    expect(got?.flags.sort()).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
+    expect([...(got?.flags ?? [])].sort()).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
     expect(got?.internalDate?.toISOString()).toBe('2019-05-06T07:08:09.000Z');
     expect(got?.messageId).toBeDefined();
     expect(got?.messageId).not.toMatch(/[<>]/);
@@ -153,7 +153,7 @@ describe('IMAP sink against Dovecot', () => {
     const res = await sink.append(input('INBOX', corpusMessages(1, 40)[0]!, ['\\Seen', '$Label1']));
     await sink.setFlags!('INBOX', res.id!, ['\\Answered', 'Later']);
     const got = (await sink.inventory('INBOX'))?.messages.find((m) => m.id === res.id);
-    expect(got?.flags.sort()).toEqual(['Later', '\\Answered']);
+    expect([...(got?.flags ?? [])].sort()).toEqual(['Later', '\\Answered']);
   });
 });
 
