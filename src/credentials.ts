@@ -14,6 +14,11 @@ export type Side = 'source' | 'sink';
 
 export interface CredentialOptions {
   passwordFile?: string;
+  /**
+   * Delegated login (--source-auth-user / --sink-auth-user): log in as this admin, with the
+   * admin's password, on behalf of the URL's user (SASL PLAIN authorisation identity).
+   */
+  authUser?: string;
   /** Shell command printing a fresh OAuth2 access token; run at every new connection. */
   oauth2Command?: string;
   env?: NodeJS.ProcessEnv;
@@ -34,6 +39,7 @@ export function resolveAuth(
   secrets: SecretRegistry,
 ): AuthProvider {
   const user = refuseLineBreaks(`the ${side} user name`, endpoint.user);
+  const admin = opts.authUser === undefined ? undefined : checkAuthUser(side, opts);
   if (opts.oauth2Command) {
     const cmd = opts.oauth2Command;
     const env = childEnv(opts.env ?? process.env);
@@ -58,9 +64,10 @@ export function resolveAuth(
     );
     password = endpoint.urlPassword;
   }
+  const asAdmin = admin === undefined ? {} : { admin };
   if (password !== undefined) {
-    const fixed = secrets.add(refuseLineBreaks(`the ${side} password${from}`, password), user);
-    return async () => ({ method: 'password', user, secret: fixed });
+    const fixed = secrets.add(refuseLineBreaks(`the ${side} password${from}`, password), user, admin);
+    return async () => ({ method: 'password', user, secret: fixed, ...asAdmin });
   }
   const prompt = opts.prompt;
   if (!prompt) {
@@ -69,12 +76,27 @@ export function resolveAuth(
     });
   }
   let asked: Promise<string> | undefined;
+  const whose =
+    admin === undefined ? `${user}@${endpoint.host}` : `${admin}@${endpoint.host} (acting as ${user})`;
   return async () => {
-    asked ??= prompt(`Password for ${user}@${endpoint.host} (${side}): `).then((p) =>
-      secrets.add(refuseLineBreaks(`the ${side} password typed at the prompt`, p), user),
+    asked ??= prompt(`Password for ${whose} (${side}): `).then((p) =>
+      secrets.add(refuseLineBreaks(`the ${side} password typed at the prompt`, p), user, admin),
     );
-    return { method: 'password', user, secret: await asked };
+    return { method: 'password', user, secret: await asked, ...asAdmin };
   };
+}
+
+/** The admin name reaches the wire inside AUTH PLAIN; a token already names its service account. */
+function checkAuthUser(side: Side, opts: CredentialOptions): string {
+  const admin = refuseLineBreaks(`--${side}-auth-user`, opts.authUser ?? '');
+  if (!admin)
+    throw new UsageError(`--${side}-auth-user is empty`, { hint: 'name the admin user to log in as' });
+  if (opts.oauth2Command) {
+    throw new UsageError(`--${side}-auth-user and --${side}-oauth2-command do not go together`, {
+      hint: "an OAuth2 service account's token already acts as the URL's user; drop --" + side + '-auth-user',
+    });
+  }
+  return admin;
 }
 
 function readPasswordFile(side: Side, file: string): string {

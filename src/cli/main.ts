@@ -105,7 +105,15 @@ function transferOptions(y: Argv): Argv<CliArgs> {
     .option('source-password-file', { type: 'string' })
     .option('sink-password-file', { type: 'string' })
     .option('source-oauth2-command', { type: 'string' })
-    .option('sink-oauth2-command', { type: 'string' }) as unknown as Argv<CliArgs>;
+    .option('sink-oauth2-command', { type: 'string' })
+    .option('source-auth-user', {
+      type: 'string',
+      describe: "delegated login: authenticate as this admin (its password) on behalf of the URL's user",
+    })
+    .option('sink-auth-user', {
+      type: 'string',
+      describe: "delegated login at the sink: this admin, on behalf of the URL's user",
+    }) as unknown as Argv<CliArgs>;
 }
 
 /** How long a stop may take after SIGINT/SIGTERM before mailferry exits anyway. */

@@ -35,6 +35,8 @@ export interface CliArgs {
   'sink-password-file'?: string;
   'source-oauth2-command'?: string;
   'sink-oauth2-command'?: string;
+  'source-auth-user'?: string;
+  'sink-auth-user'?: string;
   'state-dir'?: string;
   'ca-file'?: string[];
   insecure?: boolean;
@@ -94,8 +96,16 @@ export function toRequest(
     allowPlaintext: !!a['allow-plaintext'],
     timeoutMs: (inRange('timeout', 'timeoutSeconds', a.timeout) ?? 60) * 1000,
     progress: a.json ? 'none' : (a.progress ?? 'auto'),
-    sourceCredentials: { passwordFile: a['source-password-file'], oauth2Command: a['source-oauth2-command'] },
-    sinkCredentials: { passwordFile: a['sink-password-file'], oauth2Command: a['sink-oauth2-command'] },
+    sourceCredentials: {
+      passwordFile: a['source-password-file'],
+      oauth2Command: a['source-oauth2-command'],
+      authUser: a['source-auth-user'],
+    },
+    sinkCredentials: {
+      passwordFile: a['sink-password-file'],
+      oauth2Command: a['sink-oauth2-command'],
+      authUser: a['sink-auth-user'],
+    },
     include: a.include ?? [],
     exclude: a.exclude ?? [],
     map: a.map ?? [],

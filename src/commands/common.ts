@@ -13,6 +13,8 @@ import { assertPathKind } from '../util/path-kinds.js';
 
 export interface SideCredentials {
   passwordFile?: string;
+  /** Delegated login: the admin to authenticate as, on behalf of the URL's user. */
+  authUser?: string;
   oauth2Command?: string;
 }
 

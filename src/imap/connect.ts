@@ -12,7 +12,13 @@ import type {
   InventoryOptions,
   MessageMeta,
 } from '../types.js';
-import { type AuthSecret, assertPlaintextAllowed, type ServerOptions, tlsOptions } from '../util/net.js';
+import {
+  type AuthSecret,
+  assertPlaintextAllowed,
+  type ServerOptions,
+  secretAdmin,
+  tlsOptions,
+} from '../util/net.js';
 import { paceLargeWrites } from '../util/paced-writes.js';
 import { hasLineBreak, printable, secretForms } from '../util/secrets.js';
 import { timerMs } from '../util/timers.js';
@@ -24,9 +30,11 @@ import { folderInfo, messageMeta } from './rows.js';
 const NO_STARTTLS = /STARTTLS|can not start TLS/i;
 
 function imapAuth(secret: AuthSecret): NonNullable<ImapFlowOptions['auth']> {
-  return secret.method === 'xoauth2'
-    ? { user: secret.user, accessToken: secret.secret }
-    : { user: secret.user, pass: secret.secret };
+  if (secret.method === 'xoauth2') return { user: secret.user, accessToken: secret.secret };
+  // Delegated: only SASL PLAIN carries an authorisation identity; LOGIN would log in as the admin.
+  if (secret.admin)
+    return { user: secret.admin, pass: secret.secret, authzid: secret.user, loginMethod: 'AUTH=PLAIN' };
+  return { user: secret.user, pass: secret.secret };
 }
 
 function flowOptions(server: ServerOptions, secret: AuthSecret, largeMessageBytes: number): ImapFlowOptions {
@@ -66,7 +74,7 @@ export async function connectImap(ctx: EndpointContext): Promise<ImapSession> {
   }
   const { endpoint } = server;
   const secret = await server.auth();
-  const secrets = secretForms(secret.secret, secret.user);
+  const secrets = secretForms(secret.secret, secret.user, secretAdmin(secret));
   const client = new ImapFlow(flowOptions(server, secret, ctx.largeMessageBytes));
   let lastError: unknown;
   // Without a listener an 'error' event would crash the process; the failing call reports it.

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConnectionError } from '../errors.js';
-import { type AuthSecret, authFailed } from '../util/net.js';
+import { type AuthSecret, authFailed, secretAdmin } from '../util/net.js';
 import { scrub, secretForms } from '../util/secrets.js';
 import type { Pop3Capabilities, Pop3ClientOptions } from './client.js';
 import { Pop3ReplyError, type Pop3Wire } from './wire.js';
@@ -30,6 +30,10 @@ export async function login(
       await wire.sasl('AUTH XOAUTH2', answers([ir], ''));
       return;
     }
+    if (secret.admin !== undefined) {
+      await delegatedLogin(wire, capa, user, secret.admin, secret.secret);
+      return;
+    }
     const method = chooseMethod(opts, capa, timestamp);
     if (method === 'plain') {
       await wire.sasl('AUTH PLAIN', answers([b64(`\0${user}\0${secret.secret}`)], '*'));
@@ -49,11 +53,28 @@ export async function login(
   }
 }
 
+/** SASL PLAIN with an authorisation identity (RFC 4616): `user\0admin\0password`. */
+async function delegatedLogin(
+  wire: Pop3Wire,
+  capa: Pop3Capabilities | undefined,
+  user: string,
+  admin: string,
+  password: string,
+): Promise<void> {
+  if (!capa?.get('SASL')?.some((m) => m.toUpperCase() === 'PLAIN')) {
+    throw new ConnectionError('EAUTH', `${wire.where} offers no SASL PLAIN, which a delegated login needs`, {
+      hint: 'drop --source-auth-user and log in as the user, or ask the operator to enable AUTH PLAIN',
+      retryable: false,
+    });
+  }
+  await wire.sasl('AUTH PLAIN', answers([b64(`${user}\0${admin}\0${password}`)], '*'));
+}
+
 function loginError(err: unknown, opts: Pop3ClientOptions, secret: AuthSecret): unknown {
   if (!(err instanceof Pop3ReplyError)) return err;
   const ep = opts.server.endpoint;
   // A server that echoes what it got must not leak the secret into our error text.
-  const said = scrub(err.serverText, secretForms(secret.secret, secret.user));
+  const said = scrub(err.serverText, secretForms(secret.secret, secret.user, secretAdmin(secret)));
   const code = err.responseCode;
   if (code === 'IN-USE' || code === 'SYS/TEMP' || code === 'LOGIN-DELAY') {
     return new ConnectionError(

@@ -3,8 +3,14 @@ import { isLoopback, type ServerEndpoint } from '../endpoint.js';
 import { ConnectionError, MailferryError } from '../errors.js';
 
 export type AuthSecret =
-  | { method: 'password'; user: string; secret: string }
+  /** `admin`: delegated login, SASL PLAIN as `admin` (whose password `secret` is) on behalf of `user`. */
+  | { method: 'password'; user: string; secret: string; admin?: string }
   | { method: 'xoauth2'; user: string; secret: string };
+
+/** The admin of a delegated login, for the secret forms a server may echo. */
+export function secretAdmin(secret: AuthSecret): string | undefined {
+  return secret.method === 'password' ? secret.admin : undefined;
+}
 
 /** Called at every new connection, so an OAuth2 command can hand out a fresh token each time. */
 export type AuthProvider = () => Promise<AuthSecret>;

@@ -45,7 +45,7 @@ function b64(text: string): string {
  * The secret as a server might repeat it: plain, and as the base64 of the SASL responses
  * that carry it (AUTH PLAIN with and without an authorisation id, XOAUTH2).
  */
-export function secretForms(secret: string, user?: string): string[] {
+export function secretForms(secret: string, user?: string, admin?: string): string[] {
   const forms = [secret, b64(secret)];
   if (user !== undefined) {
     forms.push(
@@ -54,6 +54,9 @@ export function secretForms(secret: string, user?: string): string[] {
       b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`),
     );
   }
+  // A delegated login: the admin authenticates, authorised as the user.
+  if (admin !== undefined)
+    forms.push(b64(`\0${admin}\0${secret}`), b64(`${user ?? ''}\0${admin}\0${secret}`));
   return forms;
 }
 
@@ -75,8 +78,8 @@ export function scrub(text: string, secrets: Iterable<string>): string {
  */
 export class SecretRegistry {
   private readonly values = new Set<string>();
-  add(secret: string, user?: string): string {
-    for (const f of secretForms(secret, user)) {
+  add(secret: string, user?: string, admin?: string): string {
+    for (const f of secretForms(secret, user, admin)) {
       if (f.length < MIN_SECRET) continue;
       this.values.add(f);
       // As it reads inside JSON (--json, --log-file) when it holds a quote or backslash.

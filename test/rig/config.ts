@@ -58,6 +58,8 @@ export function rigPaths(baseDir: string) {
     caFile: `${baseDir}/cert.pem`,
     keyFile: `${baseDir}/key.pem`,
     usersDir: `${baseDir}/users`,
+    /** Master users (one passwd-file each): they log in as any user, SASL PLAIN authzid. */
+    mastersDir: `${baseDir}/masters`,
     homeDir: `${baseDir}/home`,
     oauth2File: `${baseDir}/dovecot-oauth2.conf.ext`,
   };
@@ -126,6 +128,15 @@ auth_verbose_passwords = no
 # No auth cache: a rotated OAuth2 token or a changed password counts at the very next login.
 auth_cache_size = 0
 
+# Delegated logins: a master user authenticates, the authorisation id names the mailbox
+# (\`pass = yes\`: that user must exist in the passdb below too).
+passdb {
+  driver = passwd-file
+  master = yes
+  pass = yes
+  args = ${p.mastersDir}/%u
+  mechanisms = plain login
+}
 passdb {
   driver = passwd-file
   args = ${passwdArgs}${c.oauth2Url ? '\n  # a password is never accepted as an OAuth2 token\n  mechanisms = plain login' : ''}

@@ -52,6 +52,8 @@ function prepareDirs(baseDir: string): void {
   mkdirSync(p.usersDir, { recursive: true, mode: 0o750 });
   // The auth process runs as the "dovecot" user and reads the passwd-files.
   chownSync(p.usersDir, 0, lookupGroup('dovecot') ?? 0);
+  mkdirSync(p.mastersDir, { recursive: true, mode: 0o750 });
+  chownSync(p.mastersDir, 0, lookupGroup('dovecot') ?? 0);
   mkdirSync(p.homeDir, { recursive: true, mode: 0o755 });
   mkdirSync(p.stateDir, { recursive: true });
 }
