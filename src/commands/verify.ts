@@ -4,7 +4,7 @@ import { CrlfHasher } from '../mail/hash.js';
 import { pairMessages } from '../plan/diff.js';
 import { mapFolders } from '../plan/folders.js';
 import { namespaceOf } from '../plan/gather.js';
-import { identityKey } from '../plan/identity.js';
+import { identityKey, KeyBag } from '../plan/identity.js';
 import { ByteBudget } from '../run/budget.js';
 import { Watchdog } from '../run/watchdog.js';
 import type { FolderInfo, MessageMeta, Source } from '../types.js';
@@ -103,7 +103,7 @@ async function verifyFolder(
   };
   const { pairs, unmatched, leftover } = pairMessages(inv.messages, sinkMsgs, identityKey);
   const side = { a, b, sf, tf, stallMs, verdict };
-  const different = new Set<string>();
+  const differing: Array<{ m: MessageMeta; x: string; y: string }> = [];
   await eachInWindow(pairs, async (p) => {
     await readable(side, p.m.id, async () => {
       const { m, hit } = p;
@@ -112,9 +112,10 @@ async function verifyFolder(
         hit.sha256 ? Promise.resolve(hit.sha256) : hashOf(b, tf, hit, stallMs),
       ]);
       verdict.compared++;
-      if (x !== y) different.add(m.id);
+      if (x !== y) differing.push({ m, x, y });
     });
   });
+  const different = new Set(stillDifferent(differing));
   verdict.different.push(...pairs.filter(({ m }) => different.has(m.id)).map(({ m }) => m.id));
   await matchByBytes(
     side,
@@ -122,6 +123,25 @@ async function verifyFolder(
     leftover,
   );
   return verdict;
+}
+
+/**
+ * Two messages with one identity (same Message-ID and size, other bytes) pair in whatever
+ * order the sink lists them, and crossed pairs would read as two differences. Within one
+ * identity, a source message whose bytes some pair's sink copy has is not different.
+ */
+function stillDifferent(differing: Array<{ m: MessageMeta; x: string; y: string }>): string[] {
+  const byKey = new Map<string, Array<{ m: MessageMeta; x: string; y: string }>>();
+  for (const d of differing) {
+    const k = identityKey(d.m);
+    byKey.set(k, [...(byKey.get(k) ?? []), d]);
+  }
+  const ids: string[] = [];
+  for (const group of byKey.values()) {
+    const sinkCopies = KeyBag.of(group.map((d) => d.y));
+    for (const d of group) if (!sinkCopies.take(d.x)) ids.push(d.m.id);
+  }
+  return ids;
 }
 
 /** Messages read at once: enough for the IMAP sources to batch their FETCHes. */
