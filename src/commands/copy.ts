@@ -52,23 +52,7 @@ export async function copy(
 async function execute(p: Prepared, req: TransferRequest, counters: Counters): Promise<CopyReport> {
   const log = req.log ?? silentLogger;
   const { plan, options, checkpoint } = p;
-  const report: CopyReport = {
-    source: p.src.name,
-    sink: p.dst.name,
-    dryRun: options.dryRun,
-    planned: plan.totals.copy,
-    copied: 0,
-    alreadyPresent: plan.totals.present,
-    flagsUpdated: 0,
-    failed: [],
-    deleted: 0,
-    bytes: 0,
-    seconds: 0,
-    messagesPerSecond: 0,
-    peakRssMb: 0,
-    exitCode: 0,
-    stateDir: checkpoint.dir,
-  };
+  const report = emptyReport(p);
   if (options.dryRun) {
     await Promise.allSettled([p.source.close(), p.sink.close()]);
     return { ...report, plan };
@@ -77,30 +61,8 @@ async function execute(p: Prepared, req: TransferRequest, counters: Counters): P
   counters.planned = plan.totals.copy;
   counters.plannedBytes = plan.totals.copyBytes;
   const progress = startProgress(req.progress ?? 'none', counters, (l) => log.info(l));
-  const signal = req.signal ?? new AbortController().signal;
   const quarantine = new Quarantine(checkpoint.dir, log);
-  const executor = new Executor({
-    plan,
-    openSource: () => openSource(p.src),
-    openSink: () => openSink(p.dst),
-    initial: { source: p.source, sink: p.sink },
-    sourceCaps: p.source.capabilities,
-    sinkCaps: p.sink.capabilities,
-    checkpoint,
-    options,
-    log,
-    counters,
-    bucket: options.maxBytesPerSecond
-      ? new TokenBucket(options.maxBytesPerSecond, undefined, signal)
-      : undefined,
-    signal,
-    quarantine,
-    stallMs: req.timeoutMs,
-    mayRelogin: (err) =>
-      err instanceof MailferryError &&
-      err.code === 'EAUTH' &&
-      [p.src, p.dst].some((s) => s.oauth2 && s.loggedIn),
-  });
+  const executor = newExecutor(p, req, counters, quarantine);
   let stopped: MailferryError | undefined;
   try {
     const result = await executor.run();
@@ -125,22 +87,7 @@ async function execute(p: Prepared, req: TransferRequest, counters: Counters): P
     }
   } finally {
     progress.stop();
-    report.seconds = (Date.now() - counters.startedAt) / 1000;
-    report.peakRssMb = peakRssMb();
-    report.messagesPerSecond =
-      report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
-    checkpoint.append(
-      {
-        t: 'end',
-        at: new Date().toISOString(),
-        copied: report.copied,
-        failed: report.failed.length,
-        exit: report.exitCode,
-      },
-      true,
-    );
-    checkpoint.close();
-    await quarantine.close();
+    await finish(report, counters, p, quarantine);
   }
   if (stopped)
     report.stoppedBy = {
@@ -149,6 +96,77 @@ async function execute(p: Prepared, req: TransferRequest, counters: Counters): P
       ...(stopped.hint ? { hint: stopped.hint } : {}),
     };
   return scrubReport(report, req);
+}
+
+function emptyReport(p: Prepared): CopyReport {
+  return {
+    source: p.src.name,
+    sink: p.dst.name,
+    dryRun: p.options.dryRun,
+    planned: p.plan.totals.copy,
+    copied: 0,
+    alreadyPresent: p.plan.totals.present,
+    flagsUpdated: 0,
+    failed: [],
+    deleted: 0,
+    bytes: 0,
+    seconds: 0,
+    messagesPerSecond: 0,
+    peakRssMb: 0,
+    exitCode: 0,
+    stateDir: p.checkpoint.dir,
+  };
+}
+
+function newExecutor(
+  p: Prepared,
+  req: TransferRequest,
+  counters: Counters,
+  quarantine: Quarantine,
+): Executor {
+  const { plan, options, checkpoint } = p;
+  const signal = req.signal ?? new AbortController().signal;
+  return new Executor({
+    plan,
+    openSource: () => openSource(p.src),
+    openSink: () => openSink(p.dst),
+    initial: { source: p.source, sink: p.sink },
+    sourceCaps: p.source.capabilities,
+    sinkCaps: p.sink.capabilities,
+    checkpoint,
+    options,
+    log: req.log ?? silentLogger,
+    counters,
+    bucket: options.maxBytesPerSecond
+      ? new TokenBucket(options.maxBytesPerSecond, undefined, signal)
+      : undefined,
+    signal,
+    quarantine,
+    stallMs: req.timeoutMs,
+    mayRelogin: (err) =>
+      err instanceof MailferryError &&
+      err.code === 'EAUTH' &&
+      [p.src, p.dst].some((s) => s.oauth2 && s.loggedIn),
+  });
+}
+
+/** Timing figures into the report, the end line into the journal, then close what the run held. */
+async function finish(report: CopyReport, counters: Counters, p: Prepared, quarantine: Quarantine) {
+  report.seconds = (Date.now() - counters.startedAt) / 1000;
+  report.peakRssMb = peakRssMb();
+  report.messagesPerSecond = report.seconds > 0 ? Math.round((report.copied / report.seconds) * 10) / 10 : 0;
+  p.checkpoint.append(
+    {
+      t: 'end',
+      at: new Date().toISOString(),
+      copied: report.copied,
+      failed: report.failed.length,
+      exit: report.exitCode,
+    },
+    true,
+  );
+  p.checkpoint.close();
+  await quarantine.close();
 }
 
 /** Reasons come from server texts, which may repeat a secret: the report never carries one. */
