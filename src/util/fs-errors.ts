@@ -1,4 +1,4 @@
-import { MailferryError, UsageError } from '../errors.js';
+import { FolderError, LimitError, MailferryError, UsageError } from '../errors.js';
 
 /** Errors that mean "this path cannot be used as given", not a fault while running. */
 const PATH_CODES = new Set([
@@ -22,4 +22,20 @@ export function pathError(err: unknown, what: string, hint = 'check the path and
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== 'string' || !PATH_CODES.has(code)) return err;
   return new UsageError(`cannot ${what}: ${code}`, { hint, cause: err });
+}
+
+/** Disk full is a sink limit (exit 4, resumable); other file errors fail the folder. */
+export function mapFsError(err: unknown, what: string): unknown {
+  if (err instanceof MailferryError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    return new LimitError('EQUOTA', `${what}: the disk is full`, {
+      hint: 'free some space, then run again',
+      cause: err,
+    });
+  }
+  if (typeof e?.code === 'string' && typeof e.syscall === 'string') {
+    return new FolderError('EFOLDER', `${what}: ${e.message}`, { cause: err });
+  }
+  return err;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CrlfHasher } from '../../mail/hash.js';
 import { messageIdOf } from '../../mail/headers.js';
 import type { AppendInput, AppendResult, MessageMeta } from '../../types.js';
-import { mapFsError } from './errors.js';
+import { mapFsError } from '../../util/fs-errors.js';
 import { fileName, lettersOf, uniqueName } from './filename.js';
 import type { MaildirEntry, MaildirFolder } from './folder.js';
 

@@ -12,11 +12,10 @@ import type {
   Sink,
   SinkCapabilities,
 } from '../../types.js';
-import { pathError } from '../../util/fs-errors.js';
+import { mapFsError, pathError } from '../../util/fs-errors.js';
 import type { Logger } from '../../util/log.js';
 import { mkdirp } from '../../util/path-kinds.js';
 import { deliver } from './deliver.js';
-import { mapFsError } from './errors.js';
 import { fileName, lettersOf, parseName } from './filename.js';
 import { type MaildirEntry, MaildirFolder } from './folder.js';
 import { isInbox } from './names.js';

@@ -12,8 +12,7 @@ import type {
   Source,
   SourceCapabilities,
 } from '../../types.js';
-import { pathError } from '../../util/fs-errors.js';
-import { mapFsError } from './errors.js';
+import { mapFsError, pathError } from '../../util/fs-errors.js';
 import { type MaildirEntry, MaildirFolder } from './folder.js';
 import { syncDir } from './fsync.js';
 import { listTree } from './tree.js';

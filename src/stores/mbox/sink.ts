@@ -21,11 +21,11 @@ import type {
   Sink,
   SinkCapabilities,
 } from '../../types.js';
-import { pathError } from '../../util/fs-errors.js';
+import { mapFsError, pathError } from '../../util/fs-errors.js';
 import type { Logger } from '../../util/log.js';
 import { mkdirp } from '../../util/path-kinds.js';
 import { createFolder, type MboxFolder, recoverFolder } from './folder.js';
-import { mapFsError, writeMessage } from './write.js';
+import { writeMessage } from './write.js';
 
 export { mapFsError };
 

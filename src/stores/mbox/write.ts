@@ -1,4 +1,3 @@
-import { FolderError, LimitError, MailferryError } from '../../errors.js';
 import {
   envelopeSender,
   formatFromLine,
@@ -11,6 +10,7 @@ import { CrlfHasher } from '../../mail/hash.js';
 import { peekHeader } from '../../mail/headers.js';
 import { normalizeMessageId } from '../../mail/message-id.js';
 import type { AppendInput } from '../../types.js';
+import { mapFsError } from '../../util/fs-errors.js';
 import type { MboxFolder } from './folder.js';
 
 /** Headers we look at before writing the From line; a longer header just gets MAILER-DAEMON. */
@@ -51,22 +51,6 @@ function bodyReader(body: AsyncIterable<Buffer | string>): Next {
       throw new BodyError(err);
     }
   };
-}
-
-/** Disk full is a sink limit (exit 4, resumable); other file errors fail the folder. */
-export function mapFsError(err: unknown, what: string): unknown {
-  if (err instanceof MailferryError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
-    return new LimitError('EQUOTA', `${what}: the disk is full`, {
-      hint: 'free some space, then run again',
-      cause: err,
-    });
-  }
-  if (typeof e?.code === 'string' && typeof e.syscall === 'string') {
-    return new FolderError('EFOLDER', `${what}: ${e.message}`, { cause: err });
-  }
-  return err;
 }
 
 async function writeBody(f: MboxFolder, input: AppendInput): Promise<SidecarMessage> {
