@@ -19,6 +19,7 @@ import { shippedCli } from '../test/helpers/shipped.js';
 import { createAccount } from '../test/rig/accounts.js';
 import { doveadm, type RigInfo, startRig, stopRig } from '../test/rig/dovecot.js';
 import { type Account, mbsyncSpec, mpopSpec } from './peers.js';
+import { rng } from './realistic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BASE = '/tmp/perf-rig';
@@ -31,18 +32,6 @@ interface State {
   rig: RigInfo;
   messages: number;
   bytes: number;
-}
-
-/** mulberry32: a small seeded generator, so every setup makes the same corpus. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = 'the of and to in is that for it as with was on be by at this from mail or an are'.split(' ');
@@ -112,7 +101,7 @@ async function setup(count: number): Promise<void> {
   await createAccount(rig, USER, PASSWORD);
   await doveadm(rig, ['mailbox', 'status', '-u', USER, 'messages', 'INBOX']);
   const cur = join(rig.baseDir, 'home', USER, 'Maildir');
-  const rnd = prng(12);
+  const rnd = rng(12);
   let bytes = 0;
   const stamp = Math.floor(Date.now() / 1000);
   for (let i = 0; i < count; i++) {
